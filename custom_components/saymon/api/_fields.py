@@ -1,0 +1,99 @@
+"""Tolerant readers for the loosely typed JSON that SAYMON versions send.
+
+SAYMON's documentation and real servers disagree on types: ids arrive as strings or numbers,
+state ids as ``"5"`` or ``5``, parent ids as a list or a single value. Every reader here
+accepts the plausible variants, normalises ids to ``str``, and raises
+:class:`~.errors.SaymonProtocolError` for anything else so one bad record is reported
+instead of crashing a whole snapshot or event stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import json
+from typing import Any
+
+from .errors import SaymonProtocolError
+
+JSONObject = Mapping[str, Any]
+
+
+def as_mapping(value: Any, what: str) -> JSONObject:
+    """Return ``value`` as a JSON object; a JSON-encoded object string is decoded first."""
+    if isinstance(value, str) and value[:1] == "{":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SaymonProtocolError(f"{what}: invalid JSON text") from None
+    if not isinstance(value, Mapping):
+        raise SaymonProtocolError(f"{what}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def req_id(data: JSONObject, key: str, what: str) -> str:
+    """Read a mandatory id (string or integer) as a non-empty string."""
+    value = opt_id(data.get(key), f"{what}.{key}")
+    if value is None:
+        raise SaymonProtocolError(f"{what}: missing {key}")
+    return value
+
+
+def opt_id(value: Any, what: str) -> str | None:
+    """Read an optional id: strings and integers become strings; ``None``/empty is absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, Mapping):  # {"id": ...} / {"_id": ...} references
+        return opt_id(value.get("id", value.get("_id")), what)
+    raise SaymonProtocolError(f"{what}: expected an id, got {type(value).__name__}")
+
+
+def id_list(value: Any, what: str) -> tuple[str, ...]:
+    """Read a list of ids; a single id is a one-element list, ``None`` an empty one."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        ids = (opt_id(item, what) for item in value)
+        return tuple(item for item in ids if item is not None)
+    single = opt_id(value, what)
+    return () if single is None else (single,)
+
+
+def opt_int(value: Any, what: str) -> int | None:
+    """Read an optional integer (timestamps, priorities, counts); numeric strings accepted."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise SaymonProtocolError(f"{what}: expected a number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise SaymonProtocolError(f"{what}: expected an integer, got {type(value).__name__}")
+
+
+def opt_str(value: Any, what: str) -> str | None:
+    """Read an optional text; numbers are converted, other types rejected."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise SaymonProtocolError(f"{what}: expected text, got {type(value).__name__}")
+
+
+def color(data: JSONObject) -> str | None:
+    """Read ``ui.colors.main`` of a state or incident level when it is there."""
+    ui = data.get("ui")
+    colors = ui.get("colors") if isinstance(ui, Mapping) else None
+    main = colors.get("main") if isinstance(colors, Mapping) else None
+    return main if isinstance(main, str) else None

@@ -1,0 +1,600 @@
+"""Comet client: SAYMON's live events over Socket.IO (a Node ``socket.io`` 4.5.0 server).
+
+python-socketio's own reconnection has gaps that lose events or hang forever against Comet
+(measured in ``shared/socketio-notes.md``). This client therefore runs python-socketio with
+reconnection *off* and supervises the connection itself:
+
+* one supervisor task, so one connection attempt is in flight at a time, each with a fresh
+  ``AsyncClient``; capped exponential backoff with jitter between attempts;
+* every disconnect reason leads to a reconnect, including a server-side Socket.IO disconnect
+  and an Engine.IO close over polling, which python-socketio never reconnects by itself;
+* every connect waits ``connect_timeout`` for the namespace (the library's reconnect would
+  use 1 s and fail forever on a slow session lookup);
+* a rejected ``sessionId`` triggers a fresh REST login through ``session_provider`` instead of
+  being retried forever; rejected *credentials* stop the supervisor and are reported;
+* every subscription is re-emitted on every connect (4.5.0 has no connection-state recovery);
+* the session id is URL-encoded into the query (python-engineio passes the query verbatim);
+* WebSocket messages up to :data:`MAX_MESSAGE_BYTES` are accepted (aiohttp stops at 4 MiB and
+  drops the connection); larger ones are refused by closing the connection, which the
+  caller learns through the disconnect and resync path;
+* polling responses may hold many packets (python-engineio aborts beyond 16 by default);
+* incoming events are not run as one task each: python-engineio's per-message task is
+  replaced by inline dispatch into one bounded queue drained in order by one worker;
+* ``handle_sigint=False``, so constructing a client never takes over the process's SIGINT.
+
+The client never logs or raises the session id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+import contextlib
+from dataclasses import dataclass, field
+import json
+import logging
+import random
+import ssl
+import time
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import engineio
+from engineio.payload import Payload
+import socketio
+import socketio.exceptions
+
+from .errors import (
+    SaymonCometError,
+    SaymonConnectionError,
+    SaymonError,
+    SaymonInvalidCredentialsError,
+    SaymonProtocolError,
+    SaymonSessionExpiredError,
+    SaymonTLSError,
+)
+from .events import TOPIC_INCIDENTS, TOPIC_STAT, CometEvent, parse_event
+from .models import EntityType
+from .url import CometEndpoint
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+"""Largest WebSocket message accepted; beyond it the connection is dropped and resynced."""
+
+MAX_POLLING_PACKETS: Final = 100_000
+"""Packets accepted in one polling response (python-engineio's default of 16 loses bursts)."""
+
+DEFAULT_QUEUE_SIZE: Final = 50_000
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+STABLE_AFTER: Final = 30.0
+"""A connection that lasted this long resets the backoff; shorter ones keep growing it."""
+
+type SessionProvider = Callable[[bool], Awaitable[str]]
+"""Returns a SAYMON session id; called with ``True`` when Comet rejected the previous one."""
+
+# Process-wide class attribute: it guards python-engineio *servers* against floods, and a
+# Home Assistant process runs none; for our client it decides whether bursts are lost.
+Payload.max_decode_packets = max(Payload.max_decode_packets, MAX_POLLING_PACKETS)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One Comet subscription, re-emitted on every connect.
+
+    ``key`` selects the per-entity form (``add-filtered-topic``, used by ``stat``);
+    ``filter`` is the optional third argument of ``add-topics`` (``incidents`` filters).
+    """
+
+    topic: str
+    key: str | None = None
+    filter: str | None = None
+
+    @classmethod
+    def incidents(cls, incident_filter: Mapping[str, Any] | str | None = None) -> Subscription:
+        """Subscribe to ``incidents``, optionally with SAYMON's filter object."""
+        if isinstance(incident_filter, Mapping):
+            incident_filter = json.dumps(incident_filter, separators=(",", ":"))
+        return cls(TOPIC_INCIDENTS, filter=incident_filter)
+
+    @classmethod
+    def stat(cls, entity_type: EntityType, entity_id: str) -> Subscription:
+        """Subscribe to monitoring data of one object or link."""
+        return cls(TOPIC_STAT, key=f"{int(entity_type)}:{entity_id}")
+
+    def add_args(self) -> tuple[str, ...]:
+        """Arguments of the emit that subscribes."""
+        if self.key is not None:
+            return ("add-filtered-topic", self.topic, self.key)
+        if self.filter is not None:
+            return ("add-topics", self.topic, self.filter)
+        return ("add-topics", self.topic)
+
+    def remove_args(self) -> tuple[str, ...]:
+        """Arguments of the emit that unsubscribes."""
+        if self.key is not None:
+            return ("remove-filtered-topic", self.topic, self.key)
+        return ("remove-topics", self.topic)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with jitter: ``min(cap, base * 2**n)`` scaled by 50-100 %."""
+
+    base: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before the next attempt after ``failures`` failures in a row."""
+        if failures <= 0:
+            return 0.0
+        ceiling = min(self.cap, self.base * (1 << min(failures - 1, 30)))
+        jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        return ceiling * jitter
+
+
+@dataclass(slots=True)
+class CometStats:
+    """Counters for diagnostics; monotonic timestamps from ``time.monotonic()``."""
+
+    connects: int = 0
+    connect_failures: int = 0
+    sessions_rejected: int = 0
+    disconnects: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    malformed: Counter[str] = field(default_factory=Counter)
+    dropped: int = 0
+    queue_peak: int = 0
+    last_event: float | None = None
+    connected_since: float | None = None
+
+    @property
+    def reconnects(self) -> int:
+        """Connections after the first one."""
+        return max(self.connects - 1, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly copy for diagnostics."""
+        now = time.monotonic()
+        return {
+            "connects": self.connects,
+            "reconnects": self.reconnects,
+            "connect_failures": self.connect_failures,
+            "sessions_rejected": self.sessions_rejected,
+            "disconnects": dict(self.disconnects),
+            "events": dict(self.events),
+            "malformed": dict(self.malformed),
+            "dropped": self.dropped,
+            "queue_peak": self.queue_peak,
+            "last_event_age": None if self.last_event is None else round(now - self.last_event, 3),
+            "connected_for": None
+            if self.connected_since is None
+            else round(now - self.connected_since, 3),
+        }
+
+
+class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
+    """Engine.IO client that hands each message to Socket.IO without a task per message.
+
+    python-engineio starts one asyncio task per incoming message and never waits for them:
+    thousands pile up during a burst. Our Socket.IO handler only enqueues, so running it
+    inline in the read loop is cheap, keeps order and gives TCP backpressure for free.
+    """
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message":
+            kwargs["run_async"] = False
+        return await super()._trigger_event(event, *args, **kwargs)
+
+
+class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
+    """python-socketio client using :class:`_InlineEngineIOClient`."""
+
+    def _engineio_client_class(self) -> type[engineio.AsyncClient]:
+        return _InlineEngineIOClient
+
+
+def _call[*A](callback: Callable[[*A], None] | None, *args: *A) -> None:
+    """Run a caller's callback; its bugs are logged, never allowed to kill the supervisor."""
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:
+        _LOGGER.exception("Error in a SAYMON Comet callback")
+
+
+class _SessionRejectedError(SaymonCometError):
+    """Comet refused the session id (the namespace CONNECT was answered with an error)."""
+
+
+def _is_session_rejection(data: Any) -> bool:
+    """Tell a rejected session apart from other CONNECT errors in Comet's error data."""
+    if not isinstance(data, Mapping):
+        return isinstance(data, str) and "session" in data.lower()
+    details = data.get("data")
+    if isinstance(details, Mapping) and details.get("code") in (401, "401"):
+        return True
+    message = data.get("message")
+    return isinstance(message, str) and any(
+        word in message.lower() for word in ("session", "unauthori", "not logged")
+    )
+
+
+class CometClient:
+    """Keeps one live, subscribed Comet connection for one SAYMON session.
+
+    Callbacks run in the event loop: ``on_event`` for each parsed event in arrival order,
+    ``on_connected`` once subscriptions are sent, ``on_disconnected`` with the reason,
+    ``on_events_lost`` when the queue overflowed (the caller should resync over REST), and
+    ``on_auth_failed`` when a re-login was refused (the supervisor then stops).
+    """
+
+    def __init__(
+        self,
+        http_session: aiohttp.ClientSession,
+        endpoint: CometEndpoint,
+        session_provider: SessionProvider,
+        *,
+        subscriptions: Iterable[Subscription] = (),
+        on_event: Callable[[CometEvent], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
+        on_disconnected: Callable[[str], None] | None = None,
+        on_events_lost: Callable[[int], None] | None = None,
+        on_auth_failed: Callable[[SaymonInvalidCredentialsError], None] | None = None,
+        ssl_context: ssl.SSLContext | bool = True,
+        transports: tuple[str, ...] = ("websocket",),
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        backoff: Backoff | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> None:
+        """Prepare the client; nothing connects before :meth:`start` or :meth:`check`."""
+        self._http = http_session
+        self.endpoint = endpoint
+        self._session_provider = session_provider
+        self._subscriptions: dict[Subscription, None] = dict.fromkeys(subscriptions)
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
+        self._on_events_lost = on_events_lost
+        self._on_auth_failed = on_auth_failed
+        self._ssl = ssl_context
+        self._transports = list(transports)
+        self._connect_timeout = connect_timeout
+        self._backoff = backoff or Backoff()
+        self._queue_size = queue_size
+        self._queue: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self._queue_ready = asyncio.Event()
+        self._overflowing = False
+        self._warned: set[str] = set()
+        self._sio: _SocketIOClient | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._disconnect_reason = ""
+        self._connect_error: Any = None
+        self._secrets: tuple[str, ...] = ()
+        self.stats = CometStats()
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up and subscribed."""
+        return self.stats.connected_since is not None
+
+    @property
+    def address(self) -> str:
+        """The Comet address, for messages (no secrets in it)."""
+        path = self.endpoint.socketio_path.strip("/")
+        return f"{self.endpoint.url}/{path}/"
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """What is re-subscribed on every connect."""
+        return tuple(self._subscriptions)
+
+    def start(self) -> None:
+        """Start the supervisor and the event worker (idempotent)."""
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name="saymon-comet-worker")
+        if self._supervisor is None or self._supervisor.done():
+            self._supervisor = asyncio.create_task(self._supervise(), name="saymon-comet")
+
+    async def stop(self) -> None:
+        """Disconnect, stop every task of this client and drop queued events."""
+        tasks = [task for task in (self._supervisor, self._worker) if task is not None]
+        self._supervisor = self._worker = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._close_socket()
+        self._forget_secrets()
+        self._queue.clear()
+        self._mark_disconnected()
+
+    def reconnect_now(self) -> None:
+        """Skip the current backoff wait (e.g. the user asked for a refresh)."""
+        self._wake.set()
+
+    async def check(self) -> None:
+        """Connect once and disconnect: proves Comet accepts this session (config flow).
+
+        Raises :class:`SaymonTLSError`, :class:`SaymonSessionExpiredError` (the session was
+        rejected) or :class:`SaymonCometError` naming the address it tried.
+        """
+        session_id = await self._session_provider(False)
+        try:
+            await self._connect(session_id)
+        except _SessionRejectedError as err:
+            raise SaymonSessionExpiredError(str(err)) from None
+        finally:
+            await self._close_socket()
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        """Add a subscription, effective now if connected and after every reconnect."""
+        if subscription in self._subscriptions:
+            return
+        self._subscriptions[subscription] = None
+        await self._emit(subscription.add_args())
+
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        """Remove a subscription."""
+        if self._subscriptions.pop(subscription, False) is None:
+            await self._emit(subscription.remove_args())
+
+    # -- supervision ------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        failures = 0
+        refresh = False
+        while True:
+            if failures:
+                await self._sleep(self._backoff.delay(failures))
+            try:
+                session_id = await self._session_provider(refresh)
+            except SaymonInvalidCredentialsError as err:
+                _LOGGER.error("SAYMON refused the stored credentials; Comet stays disconnected")
+                _call(self._on_auth_failed, err)
+                return
+            except SaymonError as err:
+                failures += 1
+                self._log_failure(failures, f"cannot log in to SAYMON for Comet: {err}")
+                continue
+            refresh = False
+            try:
+                await self._connect(session_id)
+            except _SessionRejectedError:
+                self.stats.sessions_rejected += 1
+                refresh = True
+                failures += 1
+                await self._close_socket()
+                continue
+            except SaymonConnectionError as err:
+                self.stats.connect_failures += 1
+                failures += 1
+                self._log_failure(failures, str(err))
+                await self._close_socket()
+                continue
+            started = time.monotonic()
+            self._announce_connected()
+            await self._disconnected.wait()
+            reason = self._disconnect_reason
+            await self._close_socket()
+            self._mark_disconnected()
+            self.stats.disconnects[reason] += 1
+            _call(self._on_disconnected, reason)
+            # A connection that dropped quickly keeps the backoff growing (no hot loop against
+            # a server that accepts and then closes); a long-lived one starts over gently.
+            failures = 1 if time.monotonic() - started >= STABLE_AFTER else failures + 1
+
+    async def _sleep(self, delay: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _log_failure(self, failures: int, message: str) -> None:
+        # First failure of an outage at WARNING, the rest at DEBUG: no log flood while down.
+        level = logging.WARNING if failures == 1 else logging.DEBUG
+        _LOGGER.log(level, "SAYMON Comet at %s: %s", self.address, self._redact(message))
+
+    def _announce_connected(self) -> None:
+        self.stats.connects += 1
+        self.stats.connected_since = time.monotonic()
+        _call(self._on_connected)
+
+    def _mark_disconnected(self) -> None:
+        self.stats.connected_since = None
+
+    # -- one connection ---------------------------------------------------------------------
+
+    def _new_socket(self) -> _SocketIOClient:
+        sio = _SocketIOClient(
+            reconnection=False,
+            handle_sigint=False,
+            logger=_SOCKETIO_LOGGER,
+            engineio_logger=_ENGINEIO_LOGGER,
+            http_session=self._http,
+            ssl_verify=self._ssl is not False,
+            request_timeout=self._connect_timeout,
+            websocket_extra_options=self._websocket_options(),
+        )
+        sio.on("connect_error", self._handle_connect_error)
+        sio.on("disconnect", self._handle_disconnect)
+        sio.on("*", self._handle_message)
+        return sio
+
+    def _websocket_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"max_msg_size": MAX_MESSAGE_BYTES}
+        if isinstance(self._ssl, ssl.SSLContext):
+            options["ssl"] = self._ssl
+        return options
+
+    async def _connect(self, session_id: str) -> None:
+        """Open one connection and send every subscription, or raise a typed error."""
+        await self._close_socket()
+        self._forget_secrets()
+        self._secrets = _secret_forms(session_id)
+        _REDACTOR.secrets.update(self._secrets)
+        self._disconnected.clear()
+        self._disconnect_reason = ""
+        self._connect_error = None
+        sio = self._sio = self._new_socket()
+        url = f"{self.endpoint.url}/?{urlencode({'sessionId': session_id})}"
+        try:
+            await sio.connect(
+                url,
+                socketio_path=self.endpoint.socketio_path,
+                transports=self._transports,
+                wait_timeout=self._connect_timeout,
+            )
+        except socketio.exceptions.ConnectionError as err:
+            raise self._classify_connect_failure(err) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            raise SaymonCometError(f"cannot reach Comet at {self.address}: {err}") from None
+        try:
+            for subscription in self._subscriptions:
+                await sio.emit(*subscription.add_args())
+        except socketio.exceptions.SocketIOError as err:
+            raise SaymonCometError(f"Comet at {self.address} closed while subscribing") from err
+
+    def _classify_connect_failure(self, err: Exception) -> SaymonCometError:
+        if self._connect_error is not None and _is_session_rejection(self._connect_error):
+            return _SessionRejectedError(f"Comet at {self.address} rejected the session")
+        text = self._redact(str(err))
+        lowered = text.lower()
+        if "certificate" in lowered or ("ssl" in lowered and "verify" in lowered):
+            return _CometTLSError(f"TLS certificate of Comet at {self.address} rejected: {text}")
+        if self._connect_error is not None:
+            detail = self._redact(str(self._connect_error))
+            return SaymonCometError(f"Comet at {self.address} refused the connection: {detail}")
+        return SaymonCometError(f"cannot connect to Comet at {self.address}: {text}")
+
+    async def _close_socket(self) -> None:
+        sio, self._sio = self._sio, None
+        if sio is None:
+            return
+        try:
+            await sio.shutdown()
+        except (SaymonError, socketio.exceptions.SocketIOError, aiohttp.ClientError, OSError):
+            _LOGGER.debug("Error while closing a Comet connection", exc_info=True)
+
+    async def _emit(self, args: tuple[str, ...]) -> None:
+        sio = self._sio
+        if sio is None or not self.connected:
+            return  # sent on the next connect
+        try:
+            await sio.emit(*args)
+        except socketio.exceptions.SocketIOError:
+            _LOGGER.debug("Comet emit failed; it is repeated on reconnect")
+
+    def _forget_secrets(self) -> None:
+        _REDACTOR.secrets.difference_update(self._secrets)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    # -- Socket.IO handlers (run inline in the read loop: enqueue only) -------------------
+
+    def _handle_connect_error(self, data: Any = None) -> None:
+        self._connect_error = data
+
+    def _handle_disconnect(self, reason: str = "unknown") -> None:
+        self._disconnect_reason = str(reason)
+        self._disconnected.set()
+
+    def _handle_message(self, topic: str, *args: Any) -> None:
+        queue = self._queue
+        if len(queue) >= self._queue_size:
+            self.stats.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                _LOGGER.warning(
+                    "SAYMON event queue is full (%d events); dropping events until it drains",
+                    self._queue_size,
+                )
+            return
+        queue.append((topic, args))
+        self.stats.queue_peak = max(self.stats.queue_peak, len(queue))
+        self._queue_ready.set()
+
+    # -- the worker -------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        """Parse and deliver queued events in order, yielding to the loop between batches."""
+        queue = self._queue
+        while True:
+            if not queue:
+                self._queue_ready.clear()
+                if self._overflowing:
+                    self._overflowing = False
+                    _call(self._on_events_lost, self.stats.dropped)
+                await self._queue_ready.wait()
+            for _ in range(min(len(queue), 500)):
+                topic, args = queue.popleft()
+                self._deliver(topic, args)
+            await asyncio.sleep(0)
+
+    def _deliver(self, topic: str, args: tuple[Any, ...]) -> None:
+        stats = self.stats
+        stats.last_event = time.monotonic()
+        try:
+            event = parse_event(topic, args)
+        except SaymonProtocolError as err:
+            stats.malformed[topic] += 1
+            if topic not in self._warned:
+                self._warned.add(topic)
+                _LOGGER.warning("Dropped a malformed SAYMON %r event: %s", topic, err)
+            else:
+                _LOGGER.debug("Dropped a malformed SAYMON %r event: %s", topic, err)
+            return
+        stats.events[topic] += 1
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:
+                _LOGGER.exception("Error handling a SAYMON %r event", topic)
+
+
+class _CometTLSError(SaymonCometError, SaymonTLSError):
+    """Comet's TLS certificate was rejected."""
+
+
+class _RedactingFilter(logging.Filter):
+    """Removes live session ids from python-socketio/-engineio log records.
+
+    python-engineio logs the connection URL, session id included, at INFO level; with debug
+    logging on in Home Assistant that would put a secret in the log.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+_REDACTOR = _RedactingFilter()
+_SOCKETIO_LOGGER = logging.getLogger(f"{__name__}.socketio")
+_ENGINEIO_LOGGER = logging.getLogger(f"{__name__}.engineio")
+for _logger in (_SOCKETIO_LOGGER, _ENGINEIO_LOGGER):
+    _logger.addFilter(_REDACTOR)
+
+
+def _secret_forms(session_id: str) -> tuple[str, ...]:
+    """Return the session id as given and as URL-encoded, so every spelling can be redacted."""
+    return tuple({session_id, quote(session_id, safe=""), urlencode({"": session_id})[1:]})

@@ -1,0 +1,546 @@
+#!/usr/bin/env node
+// SAYMON "Comet" stand-in for wire-compatibility tests.
+//
+// SAYMON's push server is a Node socket.io 4.5.0 server. Rather than mock the
+// Socket.IO / Engine.IO protocols in Python (and test our client against our
+// own understanding of them), the tests run this real socket.io 4.5.0 server
+// and drive it through a small HTTP control API on a second port. Every
+// situation recorded in /work/shared/socketio-notes.md (rejected sessions,
+// slow session lookup, the different server-side disconnects, TCP drops,
+// late pings, bursts, oversized events) can be reproduced on demand.
+//
+// Only Node built-ins and socket.io are used: in CI this runs on Debian's
+// nodejs package with nothing but the pinned node_modules next to it.
+//
+// Usage: node server.js [--port 0] [--control-port 0] [--sessions a,b]
+//          [--sessions-json '["a","b"]']
+//          [--ping-interval ms] [--ping-timeout ms] [--accept-delay ms]
+//          [--max-http-buffer-size bytes] [--verbose] [--exit-on-stdin-close]
+// Every option can also come from the environment (COMET_PORT,
+// COMET_CONTROL_PORT, COMET_SESSIONS, COMET_SESSIONS_JSON, COMET_PING_INTERVAL,
+// COMET_PING_TIMEOUT, COMET_ACCEPT_DELAY, COMET_MAX_HTTP_BUFFER_SIZE,
+// COMET_VERBOSE, COMET_EXIT_ON_STDIN_CLOSE); flags win.
+// Once both ports listen, exactly one JSON line is written to stdout:
+//   {"port": <socket.io port>, "control_port": <control port>}
+// Nothing else is ever written to stdout; diagnostics go to stderr.
+"use strict";
+
+const http = require("http");
+const { Server } = require("socket.io");
+
+const HOST = "127.0.0.1"; // loopback only: socket.io 4.5.0 pulls in known-vulnerable parser/ws versions
+
+// ---------------------------------------------------------------- options
+
+function parseArgs(argv) {
+  const envNames = {
+    port: "COMET_PORT",
+    "control-port": "COMET_CONTROL_PORT",
+    sessions: "COMET_SESSIONS",
+    "sessions-json": "COMET_SESSIONS_JSON",
+    "ping-interval": "COMET_PING_INTERVAL",
+    "ping-timeout": "COMET_PING_TIMEOUT",
+    "accept-delay": "COMET_ACCEPT_DELAY",
+    "max-http-buffer-size": "COMET_MAX_HTTP_BUFFER_SIZE",
+    verbose: "COMET_VERBOSE",
+    "exit-on-stdin-close": "COMET_EXIT_ON_STDIN_CLOSE",
+  };
+  const opts = {};
+  for (const [name, env] of Object.entries(envNames)) {
+    if (process.env[env] !== undefined) opts[name] = process.env[env];
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) throw new Error(`unexpected argument ${arg}`);
+    let name = arg.slice(2);
+    let value;
+    const eq = name.indexOf("=");
+    if (eq >= 0) {
+      value = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    } else if (name === "verbose" || name === "exit-on-stdin-close") {
+      value = "1";
+    } else {
+      if (i + 1 >= argv.length) throw new Error(`missing value for --${name}`);
+      value = argv[++i];
+    }
+    if (!(name in envNames)) throw new Error(`unknown option --${name}`);
+    opts[name] = value;
+  }
+  const int = (name, dflt) => {
+    if (opts[name] === undefined || opts[name] === "") return dflt;
+    const n = Number(opts[name]);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
+    return n;
+  };
+  return {
+    port: int("port", 0),
+    controlPort: int("control-port", 0),
+    sessions: sessionList(opts),
+    // socket.io 4.5.0 / engine.io 6.2.1 defaults, which SAYMON presumably keeps.
+    pingInterval: int("ping-interval", 25000),
+    pingTimeout: int("ping-timeout", 20000),
+    acceptDelay: int("accept-delay", 0),
+    maxHttpBufferSize: int("max-http-buffer-size", 1e6),
+    verbose: !!opts.verbose && opts.verbose !== "0",
+    exitOnStdinClose: !!opts["exit-on-stdin-close"] && opts["exit-on-stdin-close"] !== "0",
+  };
+}
+
+// --sessions a,b is handy by hand; --sessions-json '["a,b", ...]' carries any
+// string (the test helper uses it). Both may be given; the union is valid.
+function sessionList(opts) {
+  const list = (opts.sessions || "").split(",").filter((s) => s !== "");
+  if (opts["sessions-json"]) {
+    const extra = JSON.parse(opts["sessions-json"]);
+    if (!Array.isArray(extra) || !extra.every((s) => typeof s === "string")) {
+      throw new Error("--sessions-json must be a JSON list of strings");
+    }
+    list.push(...extra);
+  }
+  return list;
+}
+
+let options;
+try {
+  options = parseArgs(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`server.js: ${err.message}\n`);
+  process.exit(2);
+}
+
+// Session ids are credentials in the real system, so they are never logged.
+function log(msg) {
+  if (options.verbose) process.stderr.write(`[comet] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------- state
+
+let validSessions = new Set(options.sessions);
+let acceptDelay = options.acceptDelay;
+const stats = { handshakes: 0, accepted: 0, rejected: 0, disconnects: 0 };
+const disconnectReasons = []; // server-side reasons, last 100, for debugging tests
+
+// socket.id -> {sessionId, filters, transport, upgrades, connectedAt}
+const clientInfo = new Map();
+// Engine.IO ids whose next polling request should lose its TCP connection
+// (see disconnectClient: "destroy" while no poll is pending).
+const destroyNextRequest = new Set();
+
+// ---------------------------------------------------------------- socket.io server
+
+const ioHttp = http.createServer();
+const io = new Server(ioHttp, {
+  pingInterval: options.pingInterval,
+  pingTimeout: options.pingTimeout,
+  maxHttpBufferSize: options.maxHttpBufferSize,
+  serveClient: false,
+});
+
+// Runs before engine.io's own request handler, so it can kill a polling
+// request's connection before any response is written.
+ioHttp.prependListener("request", (req) => {
+  if (destroyNextRequest.size === 0) return;
+  const sid = new URL(req.url, "http://x").searchParams.get("sid");
+  if (sid && destroyNextRequest.delete(sid)) {
+    log(`destroying polling request of ${sid}`);
+    req.socket.destroy();
+  }
+});
+
+// Comet checks the sessionId from the handshake query before accepting the
+// namespace; a bad one yields a CONNECT_ERROR carrying {message, data}.
+io.use((socket, next) => {
+  stats.handshakes++;
+  const check = () => {
+    const sessionId = socket.handshake.query.sessionId;
+    if (typeof sessionId === "string" && validSessions.has(sessionId)) {
+      stats.accepted++;
+      next();
+      return;
+    }
+    stats.rejected++;
+    log(`rejected a connection (engine ${socket.conn.id})`);
+    const err = new Error("Invalid sessionId");
+    err.data = { code: 401, reason: "invalid-session" };
+    next(err);
+  };
+  if (acceptDelay > 0) setTimeout(check, acceptDelay);
+  else check();
+});
+
+function topicList(socket) {
+  return [...socket.rooms].filter((room) => room !== socket.id).sort();
+}
+
+function filteredRoom(topic, key) {
+  return `${topic}:${key}`;
+}
+
+// Accepts what SAYMON documents (one topic string) and, leniently, an array.
+function topicArgs(value) {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.filter((v) => typeof v === "string");
+  return [];
+}
+
+// The last argument may be an ack callback if a client asked for one; Comet
+// documents no acks, but answering keeps such a client from hanging.
+function splitAck(args) {
+  if (args.length > 0 && typeof args[args.length - 1] === "function") {
+    return [args.slice(0, -1), args[args.length - 1]];
+  }
+  return [args, null];
+}
+
+io.on("connection", (socket) => {
+  const conn = socket.conn;
+  const info = {
+    sessionId: socket.handshake.query.sessionId,
+    filters: {},
+    transport: conn.transport.name,
+    upgrades: [conn.transport.name],
+    connectedAt: Date.now(),
+  };
+  clientInfo.set(socket.id, info);
+  log(`connected ${socket.id} over ${info.transport}`);
+  conn.on("upgrade", (transport) => {
+    info.transport = transport.name;
+    info.upgrades.push(transport.name);
+    log(`upgraded ${socket.id} to ${transport.name}`);
+  });
+
+  socket.on("add-topics", (...raw) => {
+    const [args, ack] = splitAck(raw);
+    for (const topic of topicArgs(args[0])) {
+      socket.join(topic);
+      if (args.length > 1) info.filters[topic] = args[1];
+    }
+    if (ack) ack({ topics: topicList(socket) });
+  });
+  socket.on("remove-topics", (...raw) => {
+    const [args, ack] = splitAck(raw);
+    for (const topic of topicArgs(args[0])) {
+      socket.leave(topic);
+      delete info.filters[topic];
+    }
+    if (ack) ack({ topics: topicList(socket) });
+  });
+  socket.on("add-filtered-topic", (...raw) => {
+    const [args, ack] = splitAck(raw);
+    if (typeof args[0] === "string" && typeof args[1] === "string") {
+      socket.join(filteredRoom(args[0], args[1]));
+    }
+    if (ack) ack({ topics: topicList(socket) });
+  });
+  socket.on("remove-filtered-topic", (...raw) => {
+    const [args, ack] = splitAck(raw);
+    if (typeof args[0] === "string" && typeof args[1] === "string") {
+      socket.leave(filteredRoom(args[0], args[1]));
+    }
+    if (ack) ack({ topics: topicList(socket) });
+  });
+
+  socket.on("disconnect", (reason) => {
+    stats.disconnects++;
+    disconnectReasons.push(reason);
+    if (disconnectReasons.length > 100) disconnectReasons.shift();
+    destroyNextRequest.delete(conn.id);
+    clientInfo.delete(socket.id);
+    log(`disconnected ${socket.id}: ${reason}`);
+  });
+});
+
+// ---------------------------------------------------------------- control actions
+
+function describeClients() {
+  const out = [];
+  for (const [id, socket] of io.of("/").sockets) {
+    const info = clientInfo.get(id);
+    if (!info) continue;
+    out.push({
+      id,
+      engine_id: socket.conn.id,
+      sessionId: info.sessionId,
+      topics: topicList(socket),
+      filters: info.filters,
+      transport: socket.conn.transport.name,
+      upgrades: info.upgrades,
+      connected_ms: Date.now() - info.connectedAt,
+    });
+  }
+  return out;
+}
+
+function targetSockets(id) {
+  const all = [...io.of("/").sockets.values()];
+  return id === undefined || id === null ? all : all.filter((s) => s.id === id);
+}
+
+function rawSocketOf(socket) {
+  const transport = socket.conn.transport;
+  if (transport.name === "websocket") {
+    return transport.socket && transport.socket._socket;
+  }
+  return transport.req ? transport.req.socket : null; // polling: the pending GET
+}
+
+function disconnectClient(socket, mode) {
+  switch (mode) {
+    case "socket":
+      // Socket.IO DISCONNECT packet, then the Engine.IO connection is closed.
+      socket.disconnect(true);
+      return true;
+    case "engine":
+      // Engine.IO CLOSE packet (over polling) / WebSocket close (over websocket).
+      socket.conn.close();
+      return true;
+    case "destroy":
+    case "reset": {
+      // The TCP connection vanishes without any protocol-level close:
+      // "destroy" closes it (FIN), "reset" aborts it (RST) like a network failure.
+      const raw = rawSocketOf(socket);
+      if (raw) {
+        if (mode === "reset" && typeof raw.resetAndDestroy === "function") raw.resetAndDestroy();
+        else raw.destroy();
+      } else {
+        // Polling with no GET pending at this instant: kill the next one.
+        destroyNextRequest.add(socket.conn.id);
+      }
+      return true;
+    }
+    default:
+      throw new HttpError(400, `unknown disconnect mode ${JSON.stringify(mode)}`);
+  }
+}
+
+function stall(ms) {
+  const end = Date.now() + ms;
+  // Busy-wait on purpose: the point is to freeze the event loop (timers,
+  // pings, I/O) the way a GC pause or a CPU-bound handler in Comet would.
+  while (Date.now() < end) {
+    /* spin */
+  }
+}
+
+function makePayload(payload, seq, i) {
+  if (!seq) return payload;
+  if (payload !== null && typeof payload === "object" && !Array.isArray(payload)) {
+    return { ...payload, seq: i };
+  }
+  return { seq: i, payload };
+}
+
+function emitter(room) {
+  return room === "*" ? io : io.to(room);
+}
+
+// Emits `count` events as fast as possible, yielding to the event loop every
+// few milliseconds so that Engine.IO can keep writing (and answering pings)
+// during bursts of hundreds of thousands of events.
+function emitBurst({ event, payload, room, count, seq }) {
+  return new Promise((resolve) => {
+    const target = emitter(room);
+    const recipients = room === "*" ? io.of("/").sockets.size : (io.of("/").adapter.rooms.get(room) || new Set()).size;
+    const started = process.hrtime.bigint();
+    let i = 0;
+    const step = () => {
+      const sliceEnd = Date.now() + 8;
+      while (i < count) {
+        target.emit(event, makePayload(payload, seq, i));
+        i++;
+        if ((i & 0xff) === 0 && Date.now() >= sliceEnd) break;
+      }
+      if (i < count) {
+        setImmediate(step);
+        return;
+      }
+      const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+      resolve({
+        emitted: count,
+        recipients,
+        elapsed_ms: Math.round(elapsedMs * 1000) / 1000,
+        rate: elapsedMs > 0 ? Math.round((count * 1000) / elapsedMs) : null,
+      });
+    };
+    step();
+  });
+}
+
+// ---------------------------------------------------------------- control HTTP API
+
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function readJson(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("error", reject);
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      if (text.trim() === "") return resolve({});
+      try {
+        const body = JSON.parse(text);
+        if (body === null || typeof body !== "object" || Array.isArray(body)) {
+          reject(new HttpError(400, "body must be a JSON object"));
+        } else {
+          resolve(body);
+        }
+      } catch (err) {
+        reject(new HttpError(400, `invalid JSON: ${err.message}`));
+      }
+    });
+  });
+}
+
+function intField(body, name, dflt, { min = 0 } = {}) {
+  const value = body[name] === undefined || body[name] === null ? dflt : body[name];
+  if (!Number.isInteger(value) || value < min) {
+    throw new HttpError(400, `${name} must be an integer >= ${min}`);
+  }
+  return value;
+}
+
+function stringField(body, name) {
+  if (typeof body[name] !== "string" || body[name] === "") {
+    throw new HttpError(400, `${name} must be a non-empty string`);
+  }
+  return body[name];
+}
+
+const routes = {
+  "GET /clients": async () => describeClients(),
+
+  "GET /stats": async () => ({
+    ...stats,
+    connected: io.of("/").sockets.size,
+    engine_clients: io.engine.clientsCount,
+    disconnect_reasons: disconnectReasons,
+    accept_delay_ms: acceptDelay,
+    ping_interval_ms: options.pingInterval,
+    ping_timeout_ms: options.pingTimeout,
+  }),
+
+  "POST /sessions": async (body) => {
+    if (!Array.isArray(body.valid) || !body.valid.every((s) => typeof s === "string")) {
+      throw new HttpError(400, "valid must be a list of strings");
+    }
+    validSessions = new Set(body.valid);
+    return { valid: validSessions.size };
+  },
+
+  "POST /accept-delay": async (body) => {
+    acceptDelay = intField(body, "ms", 0);
+    return { accept_delay_ms: acceptDelay };
+  },
+
+  "POST /emit": async (body) => {
+    const event = stringField(body, "event");
+    return emitBurst({
+      event,
+      payload: body.payload === undefined ? null : body.payload,
+      room: body.room === undefined || body.room === null ? event : stringField(body, "room"),
+      count: intField(body, "count", 1),
+      seq: !!body.seq,
+    });
+  },
+
+  "POST /emit-big": async (body) => {
+    const event = stringField(body, "event");
+    const bytes = intField(body, "bytes", 0);
+    const room = body.room === undefined || body.room === null ? event : stringField(body, "room");
+    const started = process.hrtime.bigint();
+    emitter(room).emit(event, { size: bytes, data: "x".repeat(bytes) });
+    return { emitted: 1, bytes, elapsed_ms: Number(process.hrtime.bigint() - started) / 1e6 };
+  },
+
+  "POST /disconnect": async (body) => {
+    const mode = body.mode === undefined ? "socket" : body.mode;
+    let n = 0;
+    for (const socket of targetSockets(body.id)) {
+      if (disconnectClient(socket, mode)) n++;
+    }
+    return { disconnected: n, mode };
+  },
+
+  "POST /stall": async (body) => {
+    const ms = intField(body, "ms", 0);
+    const started = Date.now();
+    stall(ms);
+    return { stalled_ms: Date.now() - started };
+  },
+
+  "POST /shutdown": async () => {
+    setImmediate(shutdown);
+    return { ok: true };
+  },
+};
+
+const control = http.createServer(async (req, res) => {
+  const path = new URL(req.url, "http://x").pathname.replace(/\/+$/, "") || "/";
+  const handler = routes[`${req.method} ${path}`];
+  let status = 200;
+  let result;
+  try {
+    if (!handler) throw new HttpError(404, `no route ${req.method} ${path}`);
+    result = await handler(await readJson(req));
+  } catch (err) {
+    status = err instanceof HttpError ? err.status : 500;
+    result = { error: err.message };
+  }
+  const text = JSON.stringify(result === undefined ? null : result);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+});
+control.keepAliveTimeout = 1000;
+
+// ---------------------------------------------------------------- lifecycle
+
+let shuttingDown = false;
+function shutdown() {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log("shutting down");
+  // io.close() sends Engine.IO CLOSE to polling clients and closes websockets,
+  // i.e. what a graceful Comet restart looks like to clients.
+  io.close();
+  control.close();
+  control.closeAllConnections();
+  setTimeout(() => process.exit(0), 100).unref();
+}
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);
+if (options.exitOnStdinClose) {
+  // The test helper keeps a pipe to our stdin open; if the test run dies
+  // without stopping us, the pipe closes and we don't outlive it.
+  process.stdin.on("end", shutdown);
+  process.stdin.on("error", shutdown);
+  process.stdin.resume();
+}
+
+function listen(server, port) {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, HOST, () => {
+      server.removeListener("error", reject);
+      resolve(server.address().port);
+    });
+  });
+}
+
+(async () => {
+  try {
+    const port = await listen(ioHttp, options.port);
+    const controlPort = await listen(control, options.controlPort);
+    process.stdout.write(`${JSON.stringify({ port, control_port: controlPort })}\n`);
+    log(`listening on ${HOST}:${port}, control on ${HOST}:${controlPort}`);
+  } catch (err) {
+    process.stderr.write(`server.js: cannot listen: ${err.message}\n`);
+    process.exit(1);
+  }
+})();
