@@ -196,6 +196,15 @@ class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
         return _InlineEngineIOClient
 
 
+async def _send(sio: socketio.AsyncClient, args: tuple[str, ...]) -> None:
+    """Emit ``args[0]`` with the rest as its arguments.
+
+    python-socketio's ``emit(event, data, namespace)`` would read a third positional value as
+    the namespace; several arguments must travel as one tuple.
+    """
+    await sio.emit(args[0], args[1:])
+
+
 def _call[*A](callback: Callable[[*A], None] | None, *args: *A) -> None:
     """Run a caller's callback; its bugs are logged, never allowed to kill the supervisor."""
     if callback is None:
@@ -459,7 +468,7 @@ class CometClient:
             raise SaymonCometError(f"cannot reach Comet at {self.address}: {err}") from None
         try:
             for subscription in self._subscriptions:
-                await sio.emit(*subscription.add_args())
+                await _send(sio, subscription.add_args())
         except socketio.exceptions.SocketIOError as err:
             raise SaymonCometError(f"Comet at {self.address} closed while subscribing") from err
 
@@ -483,13 +492,29 @@ class CometClient:
             await sio.shutdown()
         except (SaymonError, socketio.exceptions.SocketIOError, aiohttp.ClientError, OSError):
             _LOGGER.debug("Error while closing a Comet connection", exc_info=True)
+        # python-engineio 4.15: after an Engine.IO CLOSE over polling, _reset() empties the
+        # send queue before the write loop reads its stop marker, leaving that loop waiting
+        # for max(pingInterval, pingTimeout) + 5 s. Hand it the marker and let both loops end.
+        eio = sio.eio
+        loops = [
+            task
+            for task in (
+                getattr(eio, "read_loop_task", None),
+                getattr(eio, "write_loop_task", None),
+            )
+            if isinstance(task, asyncio.Task) and not task.done()
+        ]
+        if loops:
+            with contextlib.suppress(Exception):
+                eio.queue.put_nowait(None)
+            await asyncio.wait(loops, timeout=self._connect_timeout)
 
     async def _emit(self, args: tuple[str, ...]) -> None:
         sio = self._sio
         if sio is None or not self.connected:
             return  # sent on the next connect
         try:
-            await sio.emit(*args)
+            await _send(sio, args)
         except socketio.exceptions.SocketIOError:
             _LOGGER.debug("Comet emit failed; it is repeated on reconnect")
 

@@ -1,0 +1,7 @@
+"""The SAYMON integration for Home Assistant."""
+
+from __future__ import annotations
+
+from .const import DOMAIN
+
+__all__ = ["DOMAIN"]
