@@ -196,6 +196,16 @@ class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
         return _InlineEngineIOClient
 
 
+def _exception_chain(err: BaseException) -> list[BaseException]:
+    """Return ``err`` and the exceptions it was raised from or while handling, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
 async def _send(sio: socketio.AsyncClient, args: tuple[str, ...]) -> None:
     """Emit ``args[0]`` with the rest as its arguments.
 
@@ -473,12 +483,16 @@ class CometClient:
             raise SaymonCometError(f"Comet at {self.address} closed while subscribing") from err
 
     def _classify_connect_failure(self, err: Exception) -> SaymonCometError:
+        chain = _exception_chain(err)
+        # python-engineio reports a failed WebSocket connect as a bare "Connection error"; the
+        # real reason (refused, DNS, certificate) is further down the exception chain.
+        text = self._redact("; ".join(dict.fromkeys(str(e) for e in chain if str(e))))
+        if any(isinstance(e, aiohttp.ClientSSLError | ssl.SSLError) for e in chain) or (
+            "certificate verify failed" in text.lower()
+        ):
+            return _CometTLSError(f"TLS certificate of Comet at {self.address} rejected: {text}")
         if self._connect_error is not None and _is_session_rejection(self._connect_error):
             return _SessionRejectedError(f"Comet at {self.address} rejected the session")
-        text = self._redact(str(err))
-        lowered = text.lower()
-        if "certificate" in lowered or ("ssl" in lowered and "verify" in lowered):
-            return _CometTLSError(f"TLS certificate of Comet at {self.address} rejected: {text}")
         if self._connect_error is not None:
             detail = self._redact(str(self._connect_error))
             return SaymonCometError(f"Comet at {self.address} refused the connection: {detail}")
