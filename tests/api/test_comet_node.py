@@ -30,8 +30,8 @@ from custom_components.saymon.api.events import (
     IncidentEvent,
     ModelChangedEvent,
     RawEvent,
-    StatEvent,
     StateChangeEvent,
+    StatEvent,
 )
 from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.api.url import CometEndpoint
@@ -169,7 +169,7 @@ async def test_every_event_type_in_order(
     # A burst far beyond python-engineio's 16-packets-per-poll default arrives whole and in order.
     result = await node.emit("state-change", {"id": "o2", "state_id": 3}, count=3000, seq=True)
     assert result["emitted"] == 3000
-    await wait_for(lambda: len(recorder.events) == 3005, what="burst")
+    await wait_for(lambda: len(recorder.events) == 3005, timeout=60, what="burst")
     assert client.stats.events["state-change"] == 3001
     assert recorder.disconnects == []
     assert client.connected
@@ -192,10 +192,10 @@ async def test_burst_runs_without_a_task_per_event(
         created += 1
         return asyncio.Task(coro, loop=loop, **kwargs)
 
-    loop.set_task_factory(counting_factory)  # type: ignore[arg-type]
+    loop.set_task_factory(counting_factory)
     try:
         await node.emit("state-change", {"id": "o", "state_id": 3}, count=20000, seq=True)
-        await wait_for(lambda: len(recorder.events) == 20000, what="20k events")
+        await wait_for(lambda: len(recorder.events) == 20000, timeout=60, what="20k events")
     finally:
         loop.set_task_factory(factory)
     assert created < 100, f"{created} tasks for 20,000 events"

@@ -18,8 +18,8 @@ from custom_components.saymon.api.events import (
     IncidentEvent,
     ModelChange,
     ModelChangedEvent,
-    StatEvent,
     StateChangeEvent,
+    StatEvent,
 )
 from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient

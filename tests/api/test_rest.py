@@ -48,7 +48,8 @@ async def test_password_login_and_current_user(
     rest: SaymonRestClient, simulator: SaymonSimulator
 ) -> None:
     sid = await rest.login()
-    assert sid and rest.session_id == sid
+    assert sid
+    assert rest.session_id == sid
     assert '"' not in sid  # the quoted JSON body is decoded
     user = await rest.current_user()
     assert (user.id, user.login) == (simulator.user_id, simulator.login)
