@@ -37,10 +37,10 @@ def new_client(**kwargs: Any) -> socketio.AsyncClient:
 
 
 async def wait_for(
-    predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02
+    predicate: Callable[[], Any], within: float = 5.0, interval: float = 0.02
 ) -> None:
-    """Poll ``predicate`` (sync or async) until it is truthy."""
-    async with asyncio.timeout(timeout):
+    """Poll ``predicate`` (sync or async) until it is truthy, for at most ``within`` s."""
+    async with asyncio.timeout(within):
         while True:
             result = predicate()
             if asyncio.iscoroutine(result):
@@ -51,7 +51,12 @@ async def wait_for(
 
 
 @pytest.fixture
-async def comet() -> AsyncIterator[NodeCometServer]:
+async def comet(socket_enabled: None) -> AsyncIterator[NodeCometServer]:
+    """Run a server for one test.
+
+    The Home Assistant test plugin blocks socket creation; ``socket_enabled``
+    lifts that while its host guard still limits connections to 127.0.0.1.
+    """
     server = NodeCometServer()
     await server.start(sessions=[SESSION, OTHER_SESSION])
     try:
@@ -99,6 +104,17 @@ class Probe:
 
     async def close(self) -> None:
         await self.sio.shutdown()
+        # python-engineio quirk: after an Engine.IO CLOSE over polling its
+        # _reset() drains the queue before the write loop sees the None
+        # sentinel, so the write loop (and the read loop awaiting it) linger
+        # for max(ping_interval, ping_timeout) + 5 s. Wake it up.
+        eio = self.sio.eio
+        task = eio.write_loop_task
+        if task is not None and not task.done() and eio.state != "connected":
+            eio.queue.put_nowait(None)
+            await asyncio.wait_for(asyncio.shield(task), 5)
+        if eio.read_loop_task is not None:
+            await asyncio.wait_for(asyncio.shield(eio.read_loop_task), 5)
 
 
 async def subscribed(server: NodeCometServer, *topics: str) -> None:
@@ -245,7 +261,7 @@ async def test_restart_on_same_port_and_auto_reconnect(
     port = comet.port
     await comet.restart(downtime=0.2)
     assert comet.port == port
-    await wait_for(lambda: probe.connects == 2, timeout=10)
+    await wait_for(lambda: probe.connects == 2, within=10)
     assert probe.reasons == ["transport error"]
     await subscribed(comet, "incidents")  # the connect handler re-subscribed
     await comet.emit("incidents", {"after": "restart"})
@@ -266,6 +282,7 @@ async def test_big_event_and_stall(comet: NodeCometServer, probes: list[Probe]) 
     assert probe.sio.connected
 
 
+@pytest.mark.usefixtures("socket_enabled")
 async def test_control_errors_and_stop_is_idempotent() -> None:
     server = NodeCometServer()
     with pytest.raises(NodeCometError, match="not been started"):

@@ -285,6 +285,8 @@ function rawSocketOf(socket) {
   return transport.req ? transport.req.socket : null; // polling: the pending GET
 }
 
+const DISCONNECT_MODES = ["socket", "engine", "destroy", "reset"];
+
 function disconnectClient(socket, mode) {
   switch (mode) {
     case "socket":
@@ -461,6 +463,9 @@ const routes = {
 
   "POST /disconnect": async (body) => {
     const mode = body.mode === undefined ? "socket" : body.mode;
+    if (!DISCONNECT_MODES.includes(mode)) {
+      throw new HttpError(400, `unknown disconnect mode ${JSON.stringify(mode)}`);
+    }
     let n = 0;
     for (const socket of targetSockets(body.id)) {
       if (disconnectClient(socket, mode)) n++;
