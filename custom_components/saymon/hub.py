@@ -1,0 +1,750 @@
+"""The hub: one SAYMON server's live connection, model, devices and events.
+
+It owns the REST client and the Comet client, keeps :class:`~.model.SaymonModel` current,
+and turns each change into (1) a dispatcher signal to the entities it concerns — one signal per
+object, coalesced per event-loop tick — and (2) a Home Assistant bus event. After every
+(re)connect it takes the REST snapshot again and fires what was missed, marked ``replayed``.
+Events that arrive while a resync is running are held and applied after it, so nothing is
+fired twice or out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+
+from .api.comet import CometClient, Subscription
+from .api.errors import SaymonError, SaymonInvalidCredentialsError
+from .api.events import (
+    TOPIC_INCIDENT_COUNT,
+    TOPIC_INCIDENTS,
+    TOPIC_MODEL_CHANGED,
+    TOPIC_STATE_CHANGE,
+    CometEvent,
+    IncidentChange,
+    IncidentCountEvent,
+    IncidentEvent,
+    ModelChange,
+    ModelChangedEvent,
+    StateChangeEvent,
+)
+from .api.models import EntityType, Incident
+from .api.rest import Credentials, PasswordCredentials, SaymonRestClient, TokenCredentials
+from .api.url import comet_endpoint
+from .const import (
+    AUTH_TOKEN,
+    CONF_API_TOKEN,
+    CONF_AUTH_METHOD,
+    CONF_COMET,
+    CONF_GRACE_PERIOD,
+    DEFAULT_GRACE_PERIOD,
+    DOMAIN,
+    EVENT_INCIDENT,
+    EVENT_MODEL_CHANGED,
+    EVENT_STATE_CHANGED,
+    UNREACHABLE_REPAIR_AFTER,
+)
+from .model import (
+    Change,
+    IncidentChanged,
+    ModelChanged,
+    SaymonModel,
+    Snapshot,
+    StateChanged,
+    active_only,
+    index_by_id,
+)
+from .scope import Scope, subtree_ids
+
+_LOGGER = logging.getLogger(__name__)
+
+OBJECT_FIELDS = ("name", "parent_id", "class_id", "state_id", "tags", "last_state_update")
+TOPICS = (TOPIC_INCIDENTS, TOPIC_INCIDENT_COUNT, TOPIC_STATE_CHANGE, TOPIC_MODEL_CHANGED)
+RESYNC_RETRY_MAX = 300.0
+COUNT_CHECK_DELAY = 5.0
+
+type SaymonConfigEntry = ConfigEntry[SaymonHub]
+
+
+def credentials_from(data: dict[str, Any] | Any) -> Credentials:
+    """Build client credentials from config entry data."""
+    if data.get(CONF_AUTH_METHOD) == AUTH_TOKEN:
+        return TokenCredentials(data[CONF_API_TOKEN])
+    return PasswordCredentials(data[CONF_USERNAME], data[CONF_PASSWORD])
+
+
+class SaymonHub:
+    """Everything Home Assistant knows about one SAYMON server, kept live."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SaymonConfigEntry,
+        session: aiohttp.ClientSession,
+    ) -> None:
+        """Create the clients; nothing is sent before :meth:`async_setup`."""
+        self.hass = hass
+        self.entry = entry
+        verify_ssl = bool(entry.data.get(CONF_VERIFY_SSL, True))
+        self.rest = SaymonRestClient(
+            session, entry.data[CONF_URL], credentials_from(entry.data), ssl_context=verify_ssl
+        )
+        self.base_url = self.rest.base_url
+        self.server_key = entry.unique_id or entry.entry_id
+        self.comet = CometClient(
+            session,
+            comet_endpoint(self.base_url, entry.data.get(CONF_COMET) or None),
+            self._session_id,
+            subscriptions=[Subscription(topic) for topic in TOPICS],
+            on_event=self._on_event,
+            on_connected=self._on_connected,
+            on_disconnected=self._on_disconnected,
+            on_events_lost=self._on_events_lost,
+            on_auth_failed=self._on_auth_failed,
+            ssl_context=verify_ssl,
+        )
+        self.model = SaymonModel()
+        self.scope = Scope.from_options(entry.options)
+        self.objects_in_scope: set[str] = set()
+        self.links_in_scope: set[str] = set()
+        self.grace_period = float(entry.options.get(CONF_GRACE_PERIOD, DEFAULT_GRACE_PERIOD))
+        self.connected = False
+        self.available = True
+        self.fired: Counter[str] = Counter()
+        self.replayed = 0
+        self.resyncs = 0
+        self.resync_failures = 0
+        self.last_resync_seconds: float | None = None
+        self._resyncing = False
+        self._held: list[CometEvent] = []
+        self._resync_lock = asyncio.Lock()
+        self._resync_retry: CALLBACK_TYPE | None = None
+        self._resync_failures_in_row = 0
+        self._grace_timer: CALLBACK_TYPE | None = None
+        self._repair_timer: CALLBACK_TYPE | None = None
+        self._count_check: CALLBACK_TYPE | None = None
+        self._down_logged = False
+        self._dirty: set[str] = set()
+        self._flush_handle: asyncio.Handle | None = None
+        self._object_listeners: list[Callable[[set[str]], None]] = []
+        self._link_listeners: list[Callable[[set[str]], None]] = []
+        self._shutting_down = False
+
+    # -- signals ----------------------------------------------------------------------------
+
+    @property
+    def signal_server(self) -> str:
+        """Signal for server-level entities (counts, connectivity, incident events)."""
+        return f"{DOMAIN}_{self.entry.entry_id}_server"
+
+    @property
+    def signal_availability(self) -> str:
+        """Signal sent to every entity when availability flips (rare, so a broadcast)."""
+        return f"{DOMAIN}_{self.entry.entry_id}_availability"
+
+    def signal_entity(self, entity_id: str) -> str:
+        """Signal for the entities of one object or link."""
+        return f"{DOMAIN}_{self.entry.entry_id}_entity_{entity_id}"
+
+    def _mark(self, signal: str) -> None:
+        """Coalesce entity updates: each signal is sent at most once per loop iteration."""
+        self._dirty.add(signal)
+        if self._flush_handle is None:
+            self._flush_handle = self.hass.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        dirty, self._dirty = self._dirty, set()
+        for signal in dirty:
+            async_dispatcher_send(self.hass, signal)
+
+    # -- identities -------------------------------------------------------------------------
+
+    @property
+    def server_identifier(self) -> tuple[str, str]:
+        """Device registry identifier of the server (service) device."""
+        return (DOMAIN, self.server_key)
+
+    def object_identifier(self, object_id: str) -> tuple[str, str]:
+        """Device registry identifier of an object's device (from SAYMON ids only)."""
+        return (DOMAIN, f"{self.server_key}|object|{object_id}")
+
+    def object_url(self, object_id: str) -> str:
+        """Link into SAYMON's web UI for an object."""
+        return f"{self.base_url}/#objects/{object_id}"
+
+    @property
+    def host(self) -> str:
+        """The server's host name, for titles and messages."""
+        return self.base_url.split("://", 1)[-1].split("/", 1)[0]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def async_setup(self) -> None:
+        """Log in, take the first snapshot, create devices and start Comet."""
+        try:
+            snapshot = await self._fetch_snapshot()
+        except SaymonInvalidCredentialsError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        except SaymonError as err:
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"host": self.host, "error": str(err)},
+            ) from err
+        self.model = SaymonModel.from_snapshot(snapshot)
+        self.refresh_scope()
+        self.comet.start()
+        self._start_outage_timers()
+
+    async def async_shutdown(self) -> None:
+        """Stop Comet, timers and pending work; log out of SAYMON."""
+        self._shutting_down = True
+        for cancel in (
+            self._grace_timer,
+            self._repair_timer,
+            self._resync_retry,
+            self._count_check,
+        ):
+            if cancel is not None:
+                cancel()
+        self._grace_timer = self._repair_timer = self._resync_retry = self._count_check = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        await self.comet.stop()
+        await self.rest.logout()
+
+    async def _session_id(self, refresh: bool) -> str:
+        return await self.rest.ensure_session(refresh=refresh)
+
+    def _background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run work tied to the entry: Home Assistant cancels it when the entry unloads."""
+        self.entry.async_create_background_task(self.hass, coro, name)
+
+    # -- snapshot and resync ----------------------------------------------------------------
+
+    async def _fetch_snapshot(self) -> Snapshot:
+        rest = self.rest
+        await rest.ensure_session()
+        objects, states, levels, classes, incidents = await asyncio.gather(
+            rest.objects(fields=OBJECT_FIELDS),
+            rest.states(),
+            rest.incident_levels(),
+            rest.classes(),
+            rest.incidents(),
+        )
+        links = await rest.links() if self.scope.links else []
+        return Snapshot(
+            objects=index_by_id(objects),
+            links=index_by_id(links),
+            states=index_by_id(states),
+            levels=index_by_id(levels),
+            classes=index_by_id(classes),
+            incidents=active_only(index_by_id(incidents)),
+        )
+
+    async def async_resync(self) -> None:
+        """Re-read everything over REST and fire what the event stream missed."""
+        if self._resync_retry is not None:
+            self._resync_retry()
+            self._resync_retry = None
+        async with self._resync_lock:
+            self._resyncing = True
+            started = time.monotonic()
+            try:
+                snapshot = await self._fetch_snapshot()
+            except SaymonInvalidCredentialsError:
+                self._on_auth_failed(None)
+                return
+            except SaymonError as err:
+                self._schedule_resync_retry(err)
+                return
+            else:
+                self._apply_changes(self.model.apply_snapshot(snapshot), replayed=True)
+                self.resyncs += 1
+                self._resync_failures_in_row = 0
+                self.last_resync_seconds = time.monotonic() - started
+            finally:
+                self._resyncing = False
+                held, self._held = self._held, []
+                for event in held:
+                    self._handle(event)
+
+    def _schedule_resync_retry(self, err: SaymonError) -> None:
+        self.resync_failures += 1
+        self._resync_failures_in_row += 1
+        delay = min(RESYNC_RETRY_MAX, 2.0 ** min(self._resync_failures_in_row, 9))
+        _LOGGER.debug("Resync with SAYMON failed (%s); retrying in %.0f s", err, delay)
+        if not self._shutting_down:
+            self._resync_retry = async_call_later(self.hass, delay, self._retry_resync)
+
+    @callback
+    def _retry_resync(self, _now: Any) -> None:
+        self._resync_retry = None
+        self._background(self.async_resync(), "saymon-resync")
+
+    def _apply_changes(self, changes: Iterable[Change], *, replayed: bool) -> None:
+        """Publish changes; model changes also reshape the scope and the device tree.
+
+        Removals are published while their devices still exist (so events carry the
+        ``device_id``), everything else after the devices were created.
+        """
+        pending = list(changes)
+        if any(isinstance(change, ModelChanged) for change in pending):
+            removed: list[Change] = [
+                item
+                for item in pending
+                if isinstance(item, ModelChanged) and item.change is ModelChange.REMOVED
+            ]
+            for item in removed:
+                self._publish(item, replayed=replayed)
+            self.refresh_scope()
+            pending = [item for item in pending if item not in removed]
+        for change in pending:
+            self._publish(change, replayed=replayed)
+
+    # -- Comet callbacks --------------------------------------------------------------------
+
+    @callback
+    def _on_event(self, event: CometEvent) -> None:
+        if self._resyncing:
+            self._held.append(event)
+        else:
+            self._handle(event)
+
+    def _handle(self, event: CometEvent) -> None:
+        model = self.model
+        if isinstance(event, StateChangeEvent):
+            change: Change | None = model.apply_state(
+                event.entity_id, event.state_id, event.entity_type
+            )
+        elif isinstance(event, IncidentEvent):
+            change = self._incident_change(event)
+        elif isinstance(event, IncidentCountEvent):
+            model.reported_count = event.count
+            self._check_count_soon()
+            return
+        elif isinstance(event, ModelChangedEvent):
+            self._background(self._apply_model_event(event), "saymon-model-changed")
+            return
+        else:
+            return
+        if change is not None:
+            self._publish(change, replayed=False)
+
+    def _incident_change(self, event: IncidentEvent) -> IncidentChanged | None:
+        if event.incident is None:
+            if event.change is IncidentChange.CLOSED:
+                return self.model.close_incident(event.incident_id)
+            self._background(self._fetch_incident(event.incident_id), "saymon-incident")
+            return None
+        if event.change is IncidentChange.CLOSED:
+            return self.model.close_incident(event.incident_id, event.incident)
+        return self.model.apply_incident(event.incident)
+
+    async def _fetch_incident(self, incident_id: str) -> None:
+        """Read an incident SAYMON announced by id only."""
+        try:
+            incident = await self.rest.incident(incident_id)
+        except SaymonError as err:
+            _LOGGER.debug("Cannot read SAYMON incident %s: %s", incident_id, err)
+            return
+        if (change := self.model.apply_incident(incident)) is not None:
+            self._publish(change, replayed=False)
+
+    async def _apply_model_event(self, event: ModelChangedEvent) -> None:
+        """Bring one created/modified/removed object or link into the model and devices."""
+        change: ModelChanged | None
+        try:
+            if event.change is ModelChange.REMOVED:
+                change = (
+                    self.model.remove_link(event.entity_id)
+                    if event.entity_type is EntityType.LINK
+                    else self._remove_subtree(event.entity_id)
+                )
+            elif event.entity_type is EntityType.LINK:
+                if not self.scope.links:
+                    return
+                links = {link.id: link for link in await self.rest.links()}
+                link = links.get(event.entity_id)
+                change = None if link is None else self.model.upsert_link(link)
+            elif event.entity_type is EntityType.OBJECT:
+                change = self.model.upsert_object(await self.rest.object(event.entity_id))
+            else:
+                return
+        except SaymonError as err:
+            _LOGGER.debug(
+                "Cannot read SAYMON %s %s: %s", event.entity_type.name, event.entity_id, err
+            )
+            return
+        # Report the event as SAYMON sent it (with its user), even when nothing visible changed.
+        self._apply_changes(
+            [
+                ModelChanged(
+                    event.change,
+                    event.entity_id,
+                    event.entity_type,
+                    event.user_id,
+                    event.user_login,
+                )
+            ]
+            if change is not None or event.change is ModelChange.MODIFIED
+            else [],
+            replayed=False,
+        )
+
+    def _remove_subtree(self, object_id: str) -> ModelChanged | None:
+        """Remove an object and its descendants (SAYMON deletes subtrees, announcing the top)."""
+        descendants = subtree_ids(self.model.objects, [object_id]) - {object_id}
+        for descendant in descendants:
+            self.model.remove_object(descendant)
+        return self.model.remove_object(object_id)
+
+    def _check_count_soon(self) -> None:
+        """Resync when SAYMON's announced total disagrees with the model for a while."""
+        if self._count_check is not None:
+            return
+
+        @callback
+        def check(_now: Any) -> None:
+            self._count_check = None
+            reported = self.model.reported_count
+            if reported is not None and reported != len(self.model.incidents):
+                _LOGGER.debug(
+                    "SAYMON reports %d active incidents, model has %d; resyncing",
+                    reported,
+                    len(self.model.incidents),
+                )
+                self._background(self.async_resync(), "saymon-resync")
+
+        self._count_check = async_call_later(self.hass, COUNT_CHECK_DELAY, check)
+
+    @callback
+    def _on_connected(self) -> None:
+        self.connected = True
+        self._cancel_outage_timers()
+        ir.async_delete_issue(self.hass, DOMAIN, self.repair_issue_id)
+        if self._down_logged:
+            _LOGGER.info("Connection to SAYMON at %s restored", self.host)
+            self._down_logged = False
+        if not self.available:
+            self.available = True
+            async_dispatcher_send(self.hass, self.signal_availability)
+        self._mark(self.signal_server)
+        # Events between the last snapshot and this subscription were not delivered.
+        self._background(self.async_resync(), "saymon-resync")
+
+    @callback
+    def _on_disconnected(self, reason: str) -> None:
+        self.connected = False
+        self._mark(self.signal_server)
+        if not self._down_logged and not self._shutting_down:
+            _LOGGER.info("Connection to SAYMON at %s lost (%s); reconnecting", self.host, reason)
+            self._down_logged = True
+        self._start_outage_timers()
+
+    @callback
+    def _on_events_lost(self, dropped: int) -> None:
+        _LOGGER.debug("%d SAYMON events were dropped; resyncing", dropped)
+        self._background(self.async_resync(), "saymon-resync")
+
+    @callback
+    def _on_auth_failed(self, _err: SaymonInvalidCredentialsError | None) -> None:
+        if not self._shutting_down:
+            self.entry.async_start_reauth(self.hass)
+
+    # -- availability -----------------------------------------------------------------------
+
+    @property
+    def repair_issue_id(self) -> str:
+        """Id of the "SAYMON unreachable" repair issue of this entry."""
+        return f"unreachable_{self.entry.entry_id}"
+
+    def _start_outage_timers(self) -> None:
+        if self.connected or self._shutting_down:
+            return
+        if self._grace_timer is None and self.available:
+            self._grace_timer = async_call_later(self.hass, self.grace_period, self._grace_expired)
+        if self._repair_timer is None:
+            self._repair_timer = async_call_later(
+                self.hass, UNREACHABLE_REPAIR_AFTER, self._raise_repair
+            )
+
+    def _cancel_outage_timers(self) -> None:
+        for cancel in (self._grace_timer, self._repair_timer):
+            if cancel is not None:
+                cancel()
+        self._grace_timer = self._repair_timer = None
+
+    @callback
+    def _grace_expired(self, _now: Any) -> None:
+        self._grace_timer = None
+        if not self.connected and self.available:
+            self.available = False
+            async_dispatcher_send(self.hass, self.signal_availability)
+
+    @callback
+    def _raise_repair(self, _now: Any) -> None:
+        self._repair_timer = None
+        if self.connected:
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.repair_issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="unreachable",
+            translation_placeholders={
+                "host": self.host,
+                "minutes": str(int(UNREACHABLE_REPAIR_AFTER.total_seconds() // 60)),
+            },
+        )
+
+    # -- scope and devices ------------------------------------------------------------------
+
+    def add_object_listener(self, listener: Callable[[set[str]], None]) -> Callable[[], None]:
+        """Call ``listener`` with object ids that entered the scope; returns an unsubscribe."""
+        self._object_listeners.append(listener)
+        return lambda: self._object_listeners.remove(listener)
+
+    def add_link_listener(self, listener: Callable[[set[str]], None]) -> Callable[[], None]:
+        """Call ``listener`` with link ids that entered the scope; returns an unsubscribe."""
+        self._link_listeners.append(listener)
+        return lambda: self._link_listeners.remove(listener)
+
+    def refresh_scope(self) -> None:
+        """Recompute the scope, mirror it in the device registry, then tell the platforms."""
+        objects = self.scope.select(self.model.objects)
+        links = set(self.model.links) if self.scope.links else set()
+        new_objects = objects - self.objects_in_scope
+        new_links = links - self.links_in_scope
+        self.objects_in_scope = objects
+        self.links_in_scope = links
+        self.sync_devices()
+        if new_objects:
+            for listener in list(self._object_listeners):
+                listener(new_objects)
+        if new_links:
+            for listener in list(self._link_listeners):
+                listener(new_links)
+
+    def parent_in_scope(self, object_id: str) -> str | None:
+        """The first parent of an object that is itself a device, if any."""
+        obj = self.model.objects.get(object_id)
+        if obj is None:
+            return None
+        return next((p for p in obj.parent_ids if p in self.objects_in_scope), None)
+
+    def ordered_objects(self) -> list[str]:
+        """Objects in scope, parents before children (``via_device`` needs the parent first)."""
+        order: list[str] = []
+        placed: set[str] = set()
+
+        def place(object_id: str, trail: set[str]) -> None:
+            if object_id in placed or object_id in trail:
+                return
+            parent = self.parent_in_scope(object_id)
+            if parent is not None:
+                place(parent, trail | {object_id})
+            placed.add(object_id)
+            order.append(object_id)
+
+        for object_id in sorted(self.objects_in_scope):
+            place(object_id, set())
+        return order
+
+    def sync_devices(self) -> None:
+        """Make the device registry mirror SAYMON's tree for the objects in scope."""
+        registry = dr.async_get(self.hass)
+        entry_id = self.entry.entry_id
+        registry.async_get_or_create(
+            config_entry_id=entry_id,
+            identifiers={self.server_identifier},
+            entry_type=dr.DeviceEntryType.SERVICE,
+            manufacturer="SAYMON",
+            model="SAYMON server",
+            name=self.host,
+            configuration_url=self.base_url,
+        )
+        wanted = {self.server_identifier}
+        for object_id in self.ordered_objects():
+            obj = self.model.objects[object_id]
+            parent = self.parent_in_scope(object_id)
+            identifier = self.object_identifier(object_id)
+            wanted.add(identifier)
+            cls = self.model.classes.get(obj.class_id or "")
+            registry.async_get_or_create(
+                config_entry_id=entry_id,
+                identifiers={identifier},
+                manufacturer="SAYMON",
+                model=cls.name if cls is not None else obj.class_id,
+                name=obj.name,
+                configuration_url=self.object_url(object_id),
+                via_device=self.object_identifier(parent)
+                if parent is not None
+                else self.server_identifier,
+            )
+        for device in dr.async_entries_for_config_entry(registry, entry_id):
+            if not device.identifiers & wanted:
+                registry.async_update_device(device.id, remove_config_entry_id=entry_id)
+
+    def device_id_of(self, object_id: str | None) -> str | None:
+        """Home Assistant device id of an object in scope."""
+        if object_id is None or object_id not in self.objects_in_scope:
+            return None
+        device = dr.async_get(self.hass).async_get_device({self.object_identifier(object_id)})
+        return device.id if device is not None else None
+
+    def object_of_device(self, device_id: str) -> str | None:
+        """SAYMON object id behind a Home Assistant device of this entry."""
+        device = dr.async_get(self.hass).async_get(device_id)
+        if device is None:
+            return None
+        prefix = f"{self.server_key}|object|"
+        for domain, key in device.identifiers:
+            if domain == DOMAIN and key.startswith(prefix):
+                return key[len(prefix) :]
+        return None
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _publish(self, change: Change, *, replayed: bool) -> None:
+        """Update the entities a change concerns and fire its bus event."""
+        if replayed:
+            self.replayed += 1
+        if isinstance(change, StateChanged):
+            in_scope = (
+                change.entity_id in self.links_in_scope
+                if change.entity_type is EntityType.LINK
+                else change.entity_id in self.objects_in_scope
+            )
+            if not in_scope:
+                return
+            self._mark(self.signal_entity(change.entity_id))
+            self._fire(EVENT_STATE_CHANGED, self._state_event_data(change, replayed))
+        elif isinstance(change, IncidentChanged):
+            if change.incident.entity_id is not None:
+                self._mark(self.signal_entity(change.incident.entity_id))
+            self._mark(self.signal_server)
+            self._fire(EVENT_INCIDENT, self.incident_event_data(change, replayed))
+        else:
+            self._fire(
+                EVENT_MODEL_CHANGED,
+                {
+                    "config_entry_id": self.entry.entry_id,
+                    "change": change.change.name.lower(),
+                    "entity_type": _entity_type_name(change.entity_type),
+                    "entity_id": change.entity_id,
+                    "name": self.model.entity_name(change.entity_type, change.entity_id),
+                    "device_id": self.device_id_of(change.entity_id)
+                    if change.entity_type is EntityType.OBJECT
+                    else None,
+                    "user_id": change.user_id,
+                    "user_login": change.user_login,
+                    "replayed": replayed,
+                },
+            )
+
+    def _fire(self, event_type: str, data: dict[str, Any]) -> None:
+        self.fired[event_type] += 1
+        self.hass.bus.async_fire(event_type, data)
+
+    def _state_event_data(self, change: StateChanged, replayed: bool) -> dict[str, Any]:
+        model = self.model
+        return {
+            "config_entry_id": self.entry.entry_id,
+            "entity_type": _entity_type_name(change.entity_type),
+            "object_id": change.entity_id,
+            "object_name": model.entity_name(change.entity_type, change.entity_id),
+            "old_state_id": change.old_state_id,
+            "old_state": model.state_name(change.old_state_id),
+            "new_state_id": change.new_state_id,
+            "new_state": model.state_name(change.new_state_id),
+            "device_id": self.device_id_of(change.entity_id),
+            "replayed": replayed,
+        }
+
+    def incident_event_data(self, change: IncidentChanged, replayed: bool) -> dict[str, Any]:
+        """The data of a ``saymon_incident`` event (also used by the event entity)."""
+        data = self.incident_data(change.incident)
+        data.update(type=change.kind.value, config_entry_id=self.entry.entry_id, replayed=replayed)
+        return data
+
+    def incident_data(self, incident: Incident) -> dict[str, Any]:
+        """Describe an incident for events, actions and the event entity."""
+        model = self.model
+        return {
+            "incident_id": incident.id,
+            "level_id": incident.level_id,
+            "level": model.level_name(incident.level_id),
+            "text": incident.text,
+            "timestamp": incident.timestamp,
+            "local_timestamp": incident.local_timestamp,
+            "clear_timestamp": incident.clear_timestamp,
+            "acknowledged_by": incident.acknowledged_by,
+            "acknowledgement_timestamp": incident.acknowledgement_timestamp,
+            "entity_type": _entity_type_name(incident.entity_type),
+            "object_id": incident.entity_id,
+            "object_name": incident.owner_name
+            or model.entity_name(incident.entity_type, incident.entity_id),
+            "device_id": self.device_id_of(incident.entity_id)
+            if incident.entity_type is EntityType.OBJECT
+            else None,
+        }
+
+    # -- diagnostics ------------------------------------------------------------------------
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Sizes and counters (no names, hosts or secrets)."""
+        return {
+            "connected": self.connected,
+            "available": self.available,
+            "model": {
+                "objects": len(self.model.objects),
+                "links": len(self.model.links),
+                "states": len(self.model.states),
+                "incident_levels": len(self.model.levels),
+                "classes": len(self.model.classes),
+                "active_incidents": len(self.model.incidents),
+                "reported_incident_count": self.model.reported_count,
+            },
+            "scope": {
+                "everything": self.scope.everything,
+                "parents": len(self.scope.parents),
+                "tags": len(self.scope.tags),
+                "classes": len(self.scope.classes),
+                "links": self.scope.links,
+                "objects_in_scope": len(self.objects_in_scope),
+                "links_in_scope": len(self.links_in_scope),
+            },
+            "subscriptions": [s.topic for s in self.comet.subscriptions],
+            "comet": self.comet.stats.as_dict(),
+            "events_fired": dict(self.fired),
+            "replayed": self.replayed,
+            "resyncs": self.resyncs,
+            "resync_failures": self.resync_failures,
+            "last_resync_seconds": self.last_resync_seconds,
+            "rest_logins": self.rest.logins,
+        }
+
+
+def _entity_type_name(entity_type: EntityType) -> str:
+    return entity_type.name.lower()
