@@ -1,7 +1,58 @@
-"""The SAYMON integration for Home Assistant."""
+"""The SAYMON integration: live incidents and object states from a SAYMON server."""
 
 from __future__ import annotations
 
+from homeassistant.const import CONF_VERIFY_SSL, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
 from .const import DOMAIN
+from .hub import SaymonConfigEntry, SaymonHub
+from .services import async_setup_services
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 __all__ = ["DOMAIN"]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once, whatever entries exist."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bool:
+    """Connect to SAYMON, build devices and entities, and follow it live."""
+    session = async_get_clientsession(hass, verify_ssl=entry.data.get(CONF_VERIFY_SSL, True))
+    hub = SaymonHub(hass, entry, session)
+    await hub.async_setup()
+    entry.runtime_data = hub
+    entry.async_on_unload(hub.async_shutdown)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: SaymonConfigEntry) -> None:
+    """Apply new scope or grace period by reloading the entry."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bool:
+    """Unload platforms; the hub's shutdown closes every connection and task."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SaymonConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let users delete devices of objects that left SAYMON or the scope, not live ones."""
+    hub = entry.runtime_data
+    if hub.server_identifier in device.identifiers:
+        return False
+    return not any(
+        hub.object_identifier(object_id) in device.identifiers for object_id in hub.objects_in_scope
+    )

@@ -141,6 +141,7 @@ class SaymonHub:
         self._flush_handle: asyncio.Handle | None = None
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
+        self._incident_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._shutting_down = False
 
     # -- signals ----------------------------------------------------------------------------
@@ -530,6 +531,13 @@ class SaymonHub:
         self._link_listeners.append(listener)
         return lambda: self._link_listeners.remove(listener)
 
+    def add_incident_listener(
+        self, listener: Callable[[str, dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        """Call ``listener(kind, data)`` for every incident change; returns an unsubscribe."""
+        self._incident_listeners.append(listener)
+        return lambda: self._incident_listeners.remove(listener)
+
     def refresh_scope(self) -> None:
         """Recompute the scope, mirror it in the device registry, then tell the platforms."""
         objects = self.scope.select(self.model.objects)
@@ -644,7 +652,10 @@ class SaymonHub:
             if change.incident.entity_id is not None:
                 self._mark(self.signal_entity(change.incident.entity_id))
             self._mark(self.signal_server)
-            self._fire(EVENT_INCIDENT, self.incident_event_data(change, replayed))
+            data = self.incident_event_data(change, replayed)
+            self._fire(EVENT_INCIDENT, data)
+            for listener in self._incident_listeners:
+                listener(change.kind.value, data)
         else:
             self._fire(
                 EVENT_MODEL_CHANGED,

@@ -1,0 +1,33 @@
+"""Diagnostics: model sizes, subscriptions and counters; secrets, hosts and users redacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_API_TOKEN, CONF_COMET, CONF_USER_ID
+from .hub import SaymonConfigEntry
+
+TO_REDACT = {
+    CONF_API_TOKEN,
+    CONF_COMET,
+    CONF_PASSWORD,
+    CONF_URL,
+    CONF_USERNAME,
+    CONF_USER_ID,
+    "title",
+    "unique_id",
+}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: SaymonConfigEntry
+) -> dict[str, Any]:
+    """Return what helps a bug report, without anything that identifies the server or user."""
+    return {
+        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "hub": entry.runtime_data.diagnostics(),
+    }

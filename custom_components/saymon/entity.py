@@ -1,0 +1,97 @@
+"""Base entities: shared availability, device info and update signals.
+
+Entities never poll. The hub sends a dispatcher signal per object (coalesced per loop tick)
+and one broadcast when availability flips, so an event reaches only the entities it concerns.
+"""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity import Entity, EntityDescription
+
+from .api.models import EntityType
+from .hub import SaymonHub
+
+
+class SaymonEntity(Entity):
+    """An entity of one SAYMON server."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, hub: SaymonHub, description: EntityDescription, unique_suffix: str) -> None:
+        """Name the entity from its description; ids come from SAYMON ids only."""
+        self.hub = hub
+        self.entity_description = description
+        self._attr_unique_id = f"{hub.server_key}|{unique_suffix}"
+
+    @property
+    def update_signal(self) -> str:
+        """The dispatcher signal that tells this entity to write its state."""
+        return self.hub.signal_server
+
+    @property
+    def available(self) -> bool:
+        """Unavailable only once the Comet link has been down longer than the grace period."""
+        return self.hub.available
+
+    async def async_added_to_hass(self) -> None:
+        """Listen for this entity's updates and for availability changes."""
+        await super().async_added_to_hass()
+        for signal in (self.update_signal, self.hub.signal_availability):
+            self.async_on_remove(
+                async_dispatcher_connect(self.hass, signal, self.async_write_ha_state)
+            )
+
+
+class SaymonServerEntity(SaymonEntity):
+    """An entity of the server (service) device."""
+
+    def __init__(self, hub: SaymonHub, description: EntityDescription, unique_suffix: str) -> None:
+        """Attach to the server device."""
+        super().__init__(hub, description, unique_suffix)
+        self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
+
+
+class SaymonObjectEntity(SaymonEntity):
+    """An entity of one SAYMON object's device."""
+
+    def __init__(self, hub: SaymonHub, description: EntityDescription, object_id: str) -> None:
+        """Attach to the object's device."""
+        super().__init__(hub, description, f"object|{object_id}|{description.key}")
+        self.object_id = object_id
+        self._attr_device_info = DeviceInfo(identifiers={hub.object_identifier(object_id)})
+
+    @property
+    def update_signal(self) -> str:
+        """Only this object's changes."""
+        return self.hub.signal_entity(self.object_id)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the link is down, or once the object left SAYMON."""
+        return super().available and self.object_id in self.hub.model.objects
+
+
+class SaymonLinkEntity(SaymonEntity):
+    """An entity of a SAYMON link, shown on the server device."""
+
+    def __init__(self, hub: SaymonHub, description: EntityDescription, link_id: str) -> None:
+        """Attach to the server device; the name says which link."""
+        super().__init__(hub, description, f"link|{link_id}|{description.key}")
+        self.link_id = link_id
+        self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
+        self._attr_translation_placeholders = {
+            "link": hub.model.entity_name(EntityType.LINK, link_id) or link_id
+        }
+
+    @property
+    def update_signal(self) -> str:
+        """Only this link's changes."""
+        return self.hub.signal_entity(self.link_id)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the link is down, or once the link left SAYMON."""
+        return super().available and self.link_id in self.hub.model.links
