@@ -9,7 +9,7 @@ real SAYMON versions produce (see :mod:`._fields`) and raise
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Self
 
@@ -218,7 +218,8 @@ class Incident:
     acknowledged_by: str | None = None
     acknowledgement_timestamp: int | None = None
     count: int | None = None
-    owner_name: str | None = None
+    owner_name: str | None = field(default=None, compare=False)
+    """Only REST answers carry it (``owner=true``); not part of what makes a change."""
 
     @property
     def is_active(self) -> bool:

@@ -1,0 +1,62 @@
+"""Helpers for the integration tests: config entries pointing at a running simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.saymon.api.url import normalize_base_url
+from custom_components.saymon.const import (
+    AUTH_PASSWORD,
+    CONF_AUTH_METHOD,
+    CONF_COMET,
+    CONF_GRACE_PERIOD,
+    CONF_USER_ID,
+    DOMAIN,
+)
+from custom_components.saymon.scope import default_scope_options
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
+from homeassistant.core import HomeAssistant
+from tests.simulator import SaymonSimulator
+
+
+def entry_for(
+    simulator: SaymonSimulator, options: dict[str, Any] | None = None, **data: Any
+) -> MockConfigEntry:
+    """A config entry like the flow creates for this simulator (password auth)."""
+    url = normalize_base_url(simulator.rest_url)
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="127.0.0.1",
+        unique_id=f"{url}|{simulator.user_id}",
+        data={
+            CONF_URL: url,
+            CONF_COMET: str(simulator.comet_port),
+            CONF_VERIFY_SSL: True,
+            CONF_AUTH_METHOD: AUTH_PASSWORD,
+            CONF_USERNAME: simulator.login,
+            CONF_PASSWORD: simulator.password,
+            CONF_USER_ID: simulator.user_id,
+            **data,
+        },
+        options={
+            **default_scope_options(len(simulator.model.objects)),
+            CONF_GRACE_PERIOD: 30,
+            **(options or {}),
+        },
+    )
+
+
+async def setup_entry(
+    hass: HomeAssistant,
+    simulator: SaymonSimulator,
+    options: dict[str, Any] | None = None,
+    **data: Any,
+) -> MockConfigEntry:
+    """Add and set up an entry; waits until everything started."""
+    entry = entry_for(simulator, options, **data)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
