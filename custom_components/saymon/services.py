@@ -17,11 +17,16 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
-import voluptuous as vol
 
 from .api.errors import SaymonError, SaymonNotFoundError, SaymonPermissionError
 from .const import DOMAIN
 from .hub import SaymonConfigEntry, SaymonHub
+
+# Home Assistant 2026 types its service API with probatio; older versions use voluptuous.
+try:
+    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - depends on the Home Assistant version
+    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_INCIDENT_ID = "incident_id"

@@ -1,0 +1,342 @@
+"""Config flow for SAYMON: address, credentials, what becomes devices; reauth, reconfigure, options.
+
+Every path that accepts an address or credentials proves them against the server first (log
+in, read the current user, and for new addresses complete a Comet handshake) through
+:func:`.flow_helpers.async_validate`, so a saved entry is one that worked. The entry's unique id
+is the server's normalised URL plus the SAYMON user id: the same person may add one server
+with several users, but not the same user twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import logging
+from typing import Any
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import CONF_URL, CONF_USERNAME
+from homeassistant.core import callback
+
+from .api.rest import Credentials
+from .const import (
+    AUTH_PASSWORD,
+    AUTH_TOKEN,
+    CONF_AUTH_METHOD,
+    CONF_GRACE_PERIOD,
+    CONF_USER_ID,
+    DEFAULT_GRACE_PERIOD,
+    DOMAIN,
+)
+from .flow_helpers import (
+    ServerAddress,
+    ServerCatalog,
+    ServerCheck,
+    ValidationError,
+    address_schema,
+    async_validate,
+    auth_data,
+    credentials_from,
+    credentials_schema,
+    default_options,
+    grace_period_schema,
+    scope_errors,
+    scope_options,
+    show_scope_form,
+    unique_id,
+    without_secrets,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """The outcome of one validation: the check, or the errors and placeholders to show."""
+
+    check: ServerCheck | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    placeholders: dict[str, str] = field(default_factory=dict)
+
+
+def _required[T](value: T | None) -> T:
+    """Return state an earlier step set; the flow cannot reach a step without it."""
+    if value is None:  # pragma: no cover - steps are only entered in order
+        raise RuntimeError("config flow step entered out of order")
+    return value
+
+
+async def _async_attempt(
+    flow: ConfigFlow | OptionsFlow,
+    address: ServerAddress,
+    credentials: Credentials,
+    **kwargs: bool,
+) -> _Attempt:
+    """Run the check and turn its failures into form errors, logging only the unexpected."""
+    attempt = _Attempt()
+    try:
+        attempt.check = await async_validate(flow.hass, address, credentials, **kwargs)
+    except ValidationError as err:
+        attempt.errors[err.field] = err.key
+        attempt.placeholders.update(err.placeholders)
+    except Exception:
+        _LOGGER.exception("Unexpected error while checking SAYMON at %s", address.url)
+        attempt.errors["base"] = "unknown"
+    return attempt
+
+
+class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a SAYMON server as one of its users."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing known; the steps fill these in order."""
+        self._address: ServerAddress | None = None
+        self._data: dict[str, Any] = {}
+        self._catalog: ServerCatalog | None = None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> SaymonOptionsFlow:
+        """Scope and grace period can change without re-adding the server."""
+        return SaymonOptionsFlow()
+
+    # -- adding a server ------------------------------------------------------------------
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask where SAYMON and its Comet server are; nothing is contacted yet."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                self._address = ServerAddress.from_input(user_input)
+            except ValidationError as err:
+                errors[err.field] = err.key
+            else:
+                return await self.async_step_auth()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(address_schema(), user_input),
+            errors=errors,
+        )
+
+    async def async_step_auth(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Let the user log in with a password or with an API token."""
+        return self.async_show_menu(step_id="auth", menu_options=[AUTH_PASSWORD, AUTH_TOKEN])
+
+    async def async_step_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Log in with a SAYMON login and password."""
+        return await self._async_step_credentials(AUTH_PASSWORD, user_input)
+
+    async def async_step_token(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Log in with an API token from the SAYMON user's profile."""
+        return await self._async_step_credentials(AUTH_TOKEN, user_input)
+
+    async def _async_step_credentials(
+        self, method: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Prove the credentials, REST and Comet before asking what to mirror."""
+        address = _required(self._address)
+        attempt = _Attempt()
+        if user_input is not None:
+            data = auth_data(method, user_input)
+            attempt = await _async_attempt(self, address, credentials_from(data), read_catalog=True)
+            if attempt.check is not None:
+                user_id = attempt.check.user.id
+                await self.async_set_unique_id(unique_id(address.url, user_id))
+                self._abort_if_unique_id_configured()
+                self._data = {**address.as_data(), **data, CONF_USER_ID: user_id}
+                self._catalog = attempt.check.catalog
+                return await self.async_step_scope()
+        return self.async_show_form(
+            step_id=method,
+            data_schema=self.add_suggested_values_to_schema(
+                credentials_schema(method), without_secrets(user_input)
+            ),
+            errors=attempt.errors,
+            description_placeholders={"url": address.url, **attempt.placeholders},
+        )
+
+    async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose which objects become devices, then create the entry."""
+        catalog = _required(self._catalog)
+        if user_input is None:
+            return show_scope_form(self, catalog, default_options(catalog))
+        options = scope_options(user_input)
+        if errors := scope_errors(options):
+            return show_scope_form(self, catalog, options, errors)
+        address = _required(self._address)
+        return self.async_create_entry(
+            title=address.host,
+            data=self._data,
+            options={**options, CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD},
+        )
+
+    # -- new credentials ------------------------------------------------------------------
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """SAYMON rejected the stored credentials; ask for new ones."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the same kind of credentials the entry uses, for the same SAYMON user."""
+        entry = self._get_reauth_entry()
+        method: str = entry.data[CONF_AUTH_METHOD]
+        attempt = _Attempt()
+        if user_input is not None:
+            data = auth_data(method, user_input)
+            # Comet is not checked: it does not depend on the credentials, and an outage
+            # there must not keep the user from fixing them.
+            attempt = await _async_attempt(
+                self,
+                ServerAddress.from_input(entry.data),
+                credentials_from(data),
+                check_comet=False,
+            )
+            if attempt.check is not None:
+                if attempt.check.user.id != entry.data[CONF_USER_ID]:
+                    return self.async_abort(reason="wrong_account")
+                return self._async_update_and_abort(
+                    entry, "reauth_successful", data={**entry.data, **data}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                credentials_schema(method),
+                without_secrets(user_input) or {CONF_USERNAME: entry.data.get(CONF_USERNAME)},
+            ),
+            errors=attempt.errors,
+            description_placeholders={"url": entry.data[CONF_URL], **attempt.placeholders},
+        )
+
+    # -- new address ----------------------------------------------------------------------
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the addresses or TLS checking, proven with the stored credentials."""
+        entry = self._get_reconfigure_entry()
+        attempt = _Attempt()
+        if user_input is not None:
+            try:
+                address = ServerAddress.from_input(user_input)
+            except ValidationError as err:
+                attempt.errors[err.field] = err.key
+            else:
+                attempt = await _async_attempt(self, address, credentials_from(entry.data))
+                if attempt.check is not None:
+                    return await self._async_finish_reconfigure(entry, address, attempt.check)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                address_schema(), user_input or entry.data
+            ),
+            errors=attempt.errors,
+            description_placeholders=attempt.placeholders,
+        )
+
+    async def _async_finish_reconfigure(
+        self, entry: ConfigEntry, address: ServerAddress, check: ServerCheck
+    ) -> ConfigFlowResult:
+        """Store the new address, moving the unique id with the URL."""
+        if check.user.id != entry.data[CONF_USER_ID]:
+            return self.async_abort(reason="wrong_account")
+        new_unique_id = unique_id(address.url, check.user.id)
+        if new_unique_id != entry.unique_id:
+            await self.async_set_unique_id(new_unique_id)
+            self._abort_if_unique_id_configured()
+        # A title the user chose is kept; the default one follows the host.
+        old_host = ServerAddress.from_input(entry.data).host
+        return self._async_update_and_abort(
+            entry,
+            "reconfigure_successful",
+            unique_id=new_unique_id,
+            title=address.host if entry.title == old_host else entry.title,
+            data={**entry.data, **address.as_data()},
+        )
+
+    def _async_update_and_abort(
+        self, entry: ConfigEntry, reason: str, **changes: Any
+    ) -> ConfigFlowResult:
+        """Store the changes and make sure the entry restarts with them, exactly once.
+
+        A loaded entry is reloaded by its update listener (which also applies options);
+        ``async_update_reload_and_abort`` would reload it a second time, which Home
+        Assistant 2026 warns about. An entry that is not loaded has no listener running,
+        so it is reloaded here.
+        """
+        loaded = entry.state is ConfigEntryState.LOADED
+        self.hass.config_entries.async_update_entry(entry, **changes)
+        if not loaded:
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason=reason)
+
+
+class SaymonOptionsFlow(OptionsFlow):
+    """Change what becomes devices, and how long a lost connection is tolerated."""
+
+    def __init__(self) -> None:
+        """The catalogue is read once, when the scope form is first shown."""
+        self._catalog: ServerCatalog | None = None
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Offer the two settings separately: the grace period needs no server."""
+        return self.async_show_menu(step_id="init", menu_options=["scope", "grace_period"])
+
+    async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose again which objects become devices, from what the server has now."""
+        entry = self.config_entry
+        if self._catalog is None:
+            attempt = await _async_attempt(
+                self,
+                ServerAddress.from_input(entry.data),
+                credentials_from(entry.data),
+                check_comet=False,
+                read_catalog=True,
+            )
+            if attempt.check is None:
+                reason = attempt.errors["base"]
+                return self.async_abort(
+                    reason=reason if reason in {"invalid_auth", "unknown"} else "cannot_connect"
+                )
+            self._catalog = attempt.check.catalog
+        catalog = _required(self._catalog)
+        if user_input is None:
+            return show_scope_form(self, catalog, entry.options)
+        options = scope_options(user_input)
+        if errors := scope_errors(options):
+            return show_scope_form(self, catalog, options, errors)
+        return self._async_save(options)
+
+    async def async_step_grace_period(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Set how long entities stay available while the connection is down."""
+        if user_input is not None:
+            return self._async_save({CONF_GRACE_PERIOD: int(user_input[CONF_GRACE_PERIOD])})
+        return self.async_show_form(
+            step_id="grace_period",
+            data_schema=self.add_suggested_values_to_schema(
+                grace_period_schema(),
+                {
+                    CONF_GRACE_PERIOD: self.config_entry.options.get(
+                        CONF_GRACE_PERIOD, DEFAULT_GRACE_PERIOD
+                    )
+                },
+            ),
+        )
+
+    def _async_save(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
+        """Store the changed setting next to the others (the entry reloads to apply them)."""
+        return self.async_create_entry(data={**self.config_entry.options, **changes})
