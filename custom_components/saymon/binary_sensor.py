@@ -12,7 +12,7 @@ from homeassistant.components.binary_sensor import (
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import SaymonObjectEntity, SaymonServerEntity
 from .hub import SaymonConfigEntry, SaymonHub
@@ -54,7 +54,9 @@ OBJECT_BINARY_SENSORS: tuple[SaymonObjectBinaryDescription, ...] = (
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: SaymonConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant,
+    entry: SaymonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the connectivity sensor and one problem sensor per object in scope."""
     hub = entry.runtime_data

@@ -6,7 +6,7 @@ from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import SaymonServerEntity
 from .hub import SaymonConfigEntry, SaymonHub
@@ -22,7 +22,9 @@ INCIDENT_EVENTS = EventEntityDescription(
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: SaymonConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant,
+    entry: SaymonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the incident event entity."""
     async_add_entities([SaymonIncidentEvent(entry.runtime_data)])

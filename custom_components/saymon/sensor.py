@@ -12,7 +12,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING
 from .entity import SaymonLinkEntity, SaymonObjectEntity, SaymonServerEntity
@@ -78,7 +78,9 @@ def level_description(level_id: str) -> SaymonServerSensorDescription:
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: SaymonConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant,
+    entry: SaymonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the server sensors now and object/link sensors as they enter the scope."""
     hub = entry.runtime_data
