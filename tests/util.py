@@ -11,6 +11,12 @@ from custom_components.saymon.api.errors import SaymonInvalidCredentialsError
 from custom_components.saymon.api.events import CometEvent
 
 
+def present[T](value: T | None) -> T:
+    """Assert that ``value`` is not ``None`` and return it (narrows the type for mypy)."""
+    assert value is not None
+    return value
+
+
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
     """Poll ``predicate`` until it is true; fail the test with ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -95,7 +95,8 @@ def test_callbacks_errors_are_contained(caplog: pytest.LogCaptureFixture) -> Non
     [
         ('{"code": "X", "message": "plain"}', ("X", "plain")),
         (
-            '{"code": "Unauthorized", "message": "{\\"errorCode\\":3,\\"message\\":\\"Session expired.\\"}"}',
+            '{"code": "Unauthorized", '
+            '"message": "{\\"errorCode\\":3,\\"message\\":\\"Session expired.\\"}"}',
             ("Unauthorized", "Session expired."),
         ),
         ('{"code": "Unauthorized", "message": "{not json"}', ("Unauthorized", "{not json")),

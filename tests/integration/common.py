@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
+from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.saymon.api.url import normalize_base_url
@@ -16,8 +18,6 @@ from custom_components.saymon.const import (
     DOMAIN,
 )
 from custom_components.saymon.scope import default_scope_options
-from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
-from homeassistant.core import HomeAssistant
 from tests.simulator import SaymonSimulator
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+from homeassistant.components.device_automation import DeviceAutomationType
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import async_get_device_automations
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -13,12 +19,6 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.hub import SaymonHub
-from homeassistant.components.device_automation import DeviceAutomationType
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
-from homeassistant.setup import async_setup_component
 from tests.simulator import (
     STATE_ALARM,
     STATE_WORKING,
@@ -26,7 +26,7 @@ from tests.simulator import (
     VIEWER_PASSWORD,
     SaymonSimulator,
 )
-from tests.util import wait_for
+from tests.util import present, wait_for
 
 from .common import setup_entry
 
@@ -102,11 +102,11 @@ async def test_action_failures(
     assert err.value.translation_key == "entry_not_found"
     simulator.fail_next(3)
     _, incident_id = next(iter([(None, i) for i in hub.model.incidents]))
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(HomeAssistantError) as failed:
         await hass.services.async_call(
             DOMAIN, "clear_incident", {"incident_id": incident_id}, blocking=True
         )
-    assert err.value.translation_key == "action_failed"
+    assert failed.value.translation_key == "action_failed"
 
 
 async def test_permission_denied(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
@@ -137,21 +137,30 @@ async def test_get_incidents_filters(
     hass: HomeAssistant, simulator: SaymonSimulator, hub: SaymonHub
 ) -> None:
     object_id, incident_id = await open_incident(hass, simulator, hub)
-    every = await hass.services.async_call(
-        DOMAIN, "get_incidents", {}, blocking=True, return_response=True
+    every = cast(
+        dict[str, Any],
+        await hass.services.async_call(
+            DOMAIN, "get_incidents", {}, blocking=True, return_response=True
+        ),
     )
     assert {i["incident_id"] for i in every["incidents"]} == set(simulator.model.incidents.active)
-    device = dr.async_get(hass).async_get_device({hub.object_identifier(object_id)})
-    by_device = await hass.services.async_call(
-        DOMAIN, "get_incidents", {"device_id": device.id}, blocking=True, return_response=True
+    device = present(dr.async_get(hass).async_get_device({hub.object_identifier(object_id)}))
+    by_device = cast(
+        dict[str, Any],
+        await hass.services.async_call(
+            DOMAIN, "get_incidents", {"device_id": device.id}, blocking=True, return_response=True
+        ),
     )
     assert [i["incident_id"] for i in by_device["incidents"]] == [incident_id]
     by_object = await hass.services.async_call(
         DOMAIN, "get_incidents", {"object_id": object_id}, blocking=True, return_response=True
     )
     assert by_object == by_device
-    by_level = await hass.services.async_call(
-        DOMAIN, "get_incidents", {"level": "Alarm"}, blocking=True, return_response=True
+    by_level = cast(
+        dict[str, Any],
+        await hass.services.async_call(
+            DOMAIN, "get_incidents", {"level": "Alarm"}, blocking=True, return_response=True
+        ),
     )
     assert incident_id in {i["incident_id"] for i in by_level["incidents"]}
     assert all(i["level"] == "Alarm" for i in by_level["incidents"])
@@ -173,12 +182,14 @@ async def test_device_triggers(
     hass: HomeAssistant, simulator: SaymonSimulator, hub: SaymonHub
 ) -> None:
     object_id = next(o.id for o in simulator.model.objects.values() if o.state_id == STATE_WORKING)
-    device = dr.async_get(hass).async_get_device({hub.object_identifier(object_id)})
+    device = present(dr.async_get(hass).async_get_device({hub.object_identifier(object_id)}))
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, device.id)
     ours = [t for t in triggers if t["domain"] == DOMAIN]
     assert {t["type"] for t in ours} == {"incident_opened", "incident_closed", "state_changed"}
-    server = dr.async_get(hass).async_get_device({hub.server_identifier})
-    server_triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, server.id)
+    server = present(dr.async_get(hass).async_get_device({hub.server_identifier}))
+    server_triggers = await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, server.id
+    )
     assert [t for t in server_triggers if t["domain"] == DOMAIN] == []
 
     calls: list[dict[str, Any]] = []
@@ -221,8 +232,9 @@ async def test_device_triggers(
 async def test_logbook_descriptions(
     hass: HomeAssistant, simulator: SaymonSimulator, hub: SaymonHub
 ) -> None:
-    from custom_components.saymon import logbook
     from homeassistant.core import Event
+
+    from custom_components.saymon import logbook
 
     described: dict[str, Any] = {}
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.hub import SaymonHub
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
-from homeassistant.util import dt as dt_util
 from tests.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
-from tests.util import wait_for
+from tests.util import present, wait_for
 
 from .common import setup_entry
 from .test_live import Bus
@@ -55,18 +55,20 @@ async def test_selected_scope_and_links(hass: HomeAssistant, simulator: SaymonSi
     assert hub.objects_in_scope == expected
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), hub.entry.entry_id)
     assert len(devices) == len(expected) + 1
-    site_device = dr.async_get(hass).async_get_device({hub.object_identifier(site.id)})
-    server = dr.async_get(hass).async_get_device({hub.server_identifier})
+    site_device = present(dr.async_get(hass).async_get_device({hub.object_identifier(site.id)}))
+    server = present(dr.async_get(hass).async_get_device({hub.server_identifier}))
     assert site_device.via_device_id == server.id  # its parent is not a device
     assert hub.links_in_scope == set(simulator.model.links)
     link = next(iter(simulator.model.links.values()))
-    entity = er.async_get(hass).async_get_entity_id(
-        "sensor", DOMAIN, f"{hub.server_key}|link|{link.id}|state"
+    entity = present(
+        er.async_get(hass).async_get_entity_id(
+            "sensor", DOMAIN, f"{hub.server_key}|link|{link.id}|state"
+        )
     )
-    state = hass.states.get(entity)
+    state = present(hass.states.get(entity))
     assert link.source_name in state.attributes["friendly_name"]
     await simulator.set_link_state(link.id, STATE_DOWN)
-    await wait_for(lambda: hass.states.get(entity).state == "down", what="link state")
+    await wait_for(lambda: present(hass.states.get(entity)).state == "down", what="link state")
     # Objects outside the scope change without bus state events.
     outside = next(
         o

@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
@@ -17,9 +20,6 @@ from custom_components.saymon.const import (
     EVENT_STATE_CHANGED,
 )
 from custom_components.saymon.hub import SaymonHub
-from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
-from homeassistant.util import dt as dt_util
 from tests.simulator import (
     CLASS_HOST,
     STATE_ALARM,
@@ -28,7 +28,7 @@ from tests.simulator import (
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import wait_for
+from tests.util import present, wait_for
 
 from .common import setup_entry
 
@@ -51,7 +51,7 @@ class Bus:
 
     @callback
     def _record(self, event: Event) -> None:
-        self.events.append((event.event_type, dict(event.data)))
+        self.events.append((str(event.event_type), dict(event.data)))
 
     def of(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
         return [
@@ -91,14 +91,14 @@ async def test_live_state_change_and_incident(
     bus = Bus(hass)
     object_id = working_objects(simulator)[0]
     entity = state_entity(hass, hub, object_id)
-    assert hass.states.get(entity).state == "working"
+    assert present(hass.states.get(entity)).state == "working"
     device = dr.async_get(hass).async_get_device({hub.object_identifier(object_id)})
     assert device is not None
 
     await simulator.set_state(object_id, STATE_ALARM)
     await wait_for(lambda: bus.of(EVENT_INCIDENT) != [], what="incident event")
     await hass.async_block_till_done()
-    assert hass.states.get(entity).state == "alarm"
+    assert present(hass.states.get(entity)).state == "alarm"
     [state_event] = bus.of(EVENT_STATE_CHANGED)
     assert state_event | {"config_entry_id": None} == {
         "config_entry_id": None,
@@ -120,26 +120,30 @@ async def test_live_state_change_and_incident(
     assert opened["level"] == "Alarm"
     assert opened["device_id"] == device.id
     assert opened["replayed"] is False
-    problem = er.async_get(hass).async_get_entity_id(
-        "binary_sensor", DOMAIN, f"{hub.server_key}|object|{object_id}|problem"
+    problem = present(
+        er.async_get(hass).async_get_entity_id(
+            "binary_sensor", DOMAIN, f"{hub.server_key}|object|{object_id}|problem"
+        )
     )
-    assert hass.states.get(problem).state == "on"
-    event_entity = er.async_get(hass).async_get_entity_id(
-        "event", DOMAIN, f"{hub.server_key}|incidents"
+    assert present(hass.states.get(problem)).state == "on"
+    event_entity = present(
+        er.async_get(hass).async_get_entity_id("event", DOMAIN, f"{hub.server_key}|incidents")
     )
-    assert hass.states.get(event_entity).attributes["event_type"] == "opened"
+    assert present(hass.states.get(event_entity)).attributes["event_type"] == "opened"
 
     await simulator.set_state(object_id, STATE_OVERLOADED)
     await wait_for(lambda: bus.of(EVENT_INCIDENT, type="updated") != [], what="incident updated")
     await simulator.set_state(object_id, STATE_WORKING)
     await wait_for(lambda: bus.of(EVENT_INCIDENT, type="closed") != [], what="incident closed")
     await hass.async_block_till_done()
-    assert hass.states.get(problem).state == "off"
-    assert hass.states.get(entity).state == "working"
-    total = er.async_get(hass).async_get_entity_id(
-        "sensor", DOMAIN, f"{hub.server_key}|active_incidents"
+    assert present(hass.states.get(problem)).state == "off"
+    assert present(hass.states.get(entity)).state == "working"
+    total = present(
+        er.async_get(hass).async_get_entity_id(
+            "sensor", DOMAIN, f"{hub.server_key}|active_incidents"
+        )
     )
-    assert hass.states.get(total).state == str(len(simulator.model.incidents.active))
+    assert present(hass.states.get(total)).state == str(len(simulator.model.incidents.active))
 
 
 async def test_replay_after_reconnect_without_duplicates(
@@ -174,7 +178,7 @@ async def test_replay_after_reconnect_without_duplicates(
     ) == sorted([(missed, str(STATE_DOWN)), (closes, str(STATE_WORKING))])
     # The incident already seen live is not fired again.
     assert len(bus.of(EVENT_INCIDENT, object_id=live)) == 1
-    assert hass.states.get(state_entity(hass, hub, missed)).state == "down"
+    assert present(hass.states.get(state_entity(hass, hub, missed))).state == "down"
     assert hub.replayed == len(replayed)
 
     # A second resync with nothing new fires nothing.
@@ -190,25 +194,28 @@ async def test_availability_follows_grace_period(
     hub = await connected_hub(hass, simulator, **{CONF_GRACE_PERIOD: 1})
     object_id = working_objects(simulator)[0]
     entity = state_entity(hass, hub, object_id)
-    connectivity = er.async_get(hass).async_get_entity_id(
-        "binary_sensor", DOMAIN, f"{hub.server_key}|connectivity"
+    connectivity = present(
+        er.async_get(hass).async_get_entity_id(
+            "binary_sensor", DOMAIN, f"{hub.server_key}|connectivity"
+        )
     )
 
     await simulator.stop_comet()
     await wait_for(lambda: not hub.connected, what="disconnect")
     await hass.async_block_till_done()
-    assert hass.states.get(connectivity).state == "off"  # at once
-    assert hass.states.get(entity).state == "working"  # still available inside the grace period
+    assert present(hass.states.get(connectivity)).state == "off"  # at once
+    # Still available inside the grace period.
+    assert present(hass.states.get(entity)).state == "working"
     await wait_for(lambda: not hub.available, timeout=5, what="grace period to expire")
     await hass.async_block_till_done()
-    assert hass.states.get(entity).state == "unavailable"
-    assert hass.states.get(connectivity).state == "off"
+    assert present(hass.states.get(entity)).state == "unavailable"
+    assert present(hass.states.get(connectivity)).state == "off"
 
     await simulator.start_comet()
     await wait_for(lambda: hub.connected, what="reconnect")
     await hass.async_block_till_done()
-    assert hass.states.get(entity).state == "working"
-    assert hass.states.get(connectivity).state == "on"
+    assert present(hass.states.get(entity)).state == "working"
+    assert present(hass.states.get(connectivity)).state == "on"
 
 
 async def test_repair_issue_after_long_outage(
@@ -272,7 +279,7 @@ async def test_devices_follow_model_changes(
     device = registry.async_get_device({hub.object_identifier(new_id)})
     assert device is not None
     assert device.name == "New host"
-    root_device = registry.async_get_device({hub.object_identifier(parent)})
+    root_device = present(registry.async_get_device({hub.object_identifier(parent)}))
     assert device.via_device_id == root_device.id
     assert hass.states.get(state_entity(hass, hub, new_id)) is not None
     [created] = bus.of(EVENT_MODEL_CHANGED)
@@ -281,7 +288,7 @@ async def test_devices_follow_model_changes(
 
     await simulator.rename_object(new_id, "Renamed host")
     await wait_for(lambda: bus.of(EVENT_MODEL_CHANGED, change="modified") != [], what="modified")
-    assert registry.async_get(device.id).name == "Renamed host"
+    assert present(registry.async_get(device.id)).name == "Renamed host"
 
     other_parent = next(
         o.id
@@ -290,10 +297,9 @@ async def test_devices_follow_model_changes(
     )
     await simulator.move_object(new_id, other_parent)
     await wait_for(lambda: len(bus.of(EVENT_MODEL_CHANGED, change="modified")) == 2, what="moved")
-    assert (
-        registry.async_get(device.id).via_device_id
-        == registry.async_get_device({hub.object_identifier(other_parent)}).id
-    )
+    moved = present(registry.async_get(device.id))
+    new_parent = present(registry.async_get_device({hub.object_identifier(other_parent)}))
+    assert moved.via_device_id == new_parent.id
 
     await simulator.delete_object(new_id)
     await wait_for(lambda: bus.of(EVENT_MODEL_CHANGED, change="removed") != [], what="removed")
@@ -325,8 +331,8 @@ async def test_user_can_delete_only_stale_devices(
     entry = await setup_entry(hass, simulator)
     hub: SaymonHub = entry.runtime_data
     registry = dr.async_get(hass)
-    live = registry.async_get_device({hub.object_identifier(simulator.model.root_id)})
-    server = registry.async_get_device({hub.server_identifier})
+    live = present(registry.async_get_device({hub.object_identifier(simulator.model.root_id)}))
+    server = present(registry.async_get_device({hub.server_identifier}))
     assert not await async_remove_config_entry_device(hass, entry, live)
     assert not await async_remove_config_entry_device(hass, entry, server)
     ghost = registry.async_get_or_create(

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 import threading
 
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 
 from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.hub import SaymonHub
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
 from tests.simulator import SaymonSimulator
-from tests.util import wait_for
+from tests.util import present, wait_for
 
 from .common import entry_for, setup_entry
 
@@ -68,19 +68,20 @@ async def test_entities_show_the_server_state(
     key = hub.server_key
     active = len(simulator.model.incidents.active)
     assert active > 0
-    assert hass.states.get(entity_id(hass, "sensor", f"{key}|active_incidents")).state == str(
-        active
+    active_incidents = present(
+        hass.states.get(entity_id(hass, "sensor", f"{key}|active_incidents"))
     )
+    assert active_incidents.state == str(active)
     await wait_for(lambda: hub.connected, what="Comet")
     await hass.async_block_till_done()
-    connectivity = hass.states.get(entity_id(hass, "binary_sensor", f"{key}|connectivity"))
+    connectivity = present(hass.states.get(entity_id(hass, "binary_sensor", f"{key}|connectivity")))
     assert connectivity.state == "on"
     names = {"working": 0}
     for obj in simulator.model.objects.values():
         state = hass.states.get(entity_id(hass, "sensor", f"{key}|object|{obj.id}|state"))
         assert state is not None
-        problem = hass.states.get(
-            entity_id(hass, "binary_sensor", f"{key}|object|{obj.id}|problem")
+        problem = present(
+            hass.states.get(entity_id(hass, "binary_sensor", f"{key}|object|{obj.id}|problem"))
         )
         has_incident = simulator.model.incidents.open_for((1, obj.id)) is not None
         assert problem.state == ("on" if has_incident else "off")
@@ -90,8 +91,10 @@ async def test_entities_show_the_server_state(
     ent_reg = er.async_get(hass)
     alarm = ent_reg.async_get(entity_id(hass, "sensor", f"{key}|incidents_level_1"))
     cleared = ent_reg.async_get(entity_id(hass, "sensor", f"{key}|incidents_level_3"))
-    assert alarm is not None and alarm.disabled_by is None
-    assert cleared is not None and cleared.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert alarm is not None
+    assert alarm.disabled_by is None
+    assert cleared is not None
+    assert cleared.disabled_by is er.RegistryEntryDisabler.INTEGRATION
 
 
 async def test_unreachable_server_is_not_ready(

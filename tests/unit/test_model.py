@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import dataclasses
+from typing import Any
 
 from custom_components.saymon.api.events import ModelChange
 from custom_components.saymon.api.models import (
@@ -33,25 +35,27 @@ from custom_components.saymon.scope import (
 from custom_components.saymon.states import state_key, state_options
 
 
-def obj(object_id: str, parent: str | None = None, state: str = "3", **kw: object) -> SaymonObject:
+def obj(object_id: str, parent: str | None = None, state: str = "3", **kw: Any) -> SaymonObject:
     return SaymonObject(
         id=object_id,
         name=f"N{object_id}",
         state_id=state,
         parent_ids=(parent,) if parent else (),
         **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
-def incident(incident_id: str, entity: str, level: str = "1", **kw: object) -> Incident:
+def incident(incident_id: str, entity: str, level: str = "1", **kw: Any) -> Incident:
     return Incident(
         id=incident_id, entity_id=entity, entity_type=EntityType.OBJECT, level_id=level, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def snapshot(
-    objects: list[SaymonObject], incidents: list[Incident] = (), links: list[SaymonLink] = ()
-) -> Snapshot:  # type: ignore[assignment]
+    objects: Iterable[SaymonObject],
+    incidents: Iterable[Incident] = (),
+    links: Iterable[SaymonLink] = (),
+) -> Snapshot:
     return Snapshot(
         objects=index_by_id(objects),
         links=index_by_id(links),

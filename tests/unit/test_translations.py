@@ -44,4 +44,6 @@ def test_english_is_generated_from_strings() -> None:
 
 def test_no_unresolved_references_in_translations() -> None:
     for language in ("en", "ru"):
-        assert "[%key:" not in (INTEGRATION / "translations" / f"{language}.json").read_text(encoding="utf-8")
+        assert "[%key:" not in (INTEGRATION / "translations" / f"{language}.json").read_text(
+            encoding="utf-8"
+        )
