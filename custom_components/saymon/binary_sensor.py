@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from homeassistant.components.binary_sensor import (
+from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined, unused-ignore]
+    # Home Assistant 2026 moved the device classes to .const and re-exports them implicitly;
+    # this import works on both versions at runtime.
     BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
+import inspect
 import logging
 import time
 from typing import Any
@@ -599,6 +600,7 @@ class SaymonHub:
             identifier = self.object_identifier(object_id)
             wanted.add(identifier)
             cls = self.model.classes.get(obj.class_id or "")
+            via = self.object_identifier(parent) if parent is not None else self.server_identifier
             registry.async_get_or_create(
                 config_entry_id=entry_id,
                 identifiers={identifier},
@@ -606,9 +608,7 @@ class SaymonHub:
                 model=cls.name if cls is not None else obj.class_id,
                 name=obj.name,
                 configuration_url=self.object_url(object_id),
-                via_device=self.object_identifier(parent)
-                if parent is not None
-                else self.server_identifier,
+                **_via_device(registry, via),
             )
         for device in dr.async_entries_for_config_entry(registry, entry_id):
             if not device.identifiers & wanted:
@@ -755,6 +755,20 @@ class SaymonHub:
             "last_resync_seconds": self.last_resync_seconds,
             "rest_logins": self.rest.logins,
         }
+
+
+_VIA_DEVICE_ID = (
+    "via_device_id" in inspect.signature(dr.DeviceRegistry.async_get_or_create).parameters
+)
+"""Home Assistant 2026 links devices by parent device id (``via_device`` is deprecated there)."""
+
+
+def _via_device(registry: dr.DeviceRegistry, parent: tuple[str, str]) -> dict[str, Any]:
+    """Return the parent-device argument in the form this Home Assistant version expects."""
+    if not _VIA_DEVICE_ID:
+        return {"via_device": parent}
+    device = registry.async_get_device({parent})
+    return {"via_device_id": device.id if device is not None else None}
 
 
 def _entity_type_name(entity_type: EntityType) -> str:

@@ -162,7 +162,7 @@ async def test_supervisor_retries_when_login_fails() -> None:
 
 def test_redacting_filter_hides_live_session_ids() -> None:
     record = logging.LogRecord(
-        "x", logging.INFO, __file__, 1, "url %s", ("http://h/?sessionId=abc%2B1",), None
+        "x", logging.ERROR, __file__, 1, "url %s", ("http://h/?sessionId=abc%2B1",), None
     )
     comet_module._REDACTOR.secrets.add("abc%2B1")
     try:
@@ -182,3 +182,18 @@ async def test_login_body_without_session_uses_cookie(
     simulator.garble("/users/session")
     with pytest.raises(SaymonProtocolError):
         await client.login()
+
+
+def test_library_chatter_only_at_debug() -> None:
+    logger = logging.getLogger("custom_components.saymon.api.comet.engineio")
+    record = logger.makeRecord(
+        logger.name, logging.WARNING, __file__, 1, "Server sent close", (), None
+    )
+    previous = logger.level
+    try:
+        logger.setLevel(logging.WARNING)
+        assert not comet_module._REDACTOR.filter(record)
+        logger.setLevel(logging.DEBUG)
+        assert comet_module._REDACTOR.filter(record)
+    finally:
+        logger.setLevel(previous)

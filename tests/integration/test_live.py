@@ -297,7 +297,7 @@ async def test_devices_follow_model_changes(
     )
     await simulator.move_object(new_id, other_parent)
     await wait_for(lambda: len(bus.of(EVENT_MODEL_CHANGED, change="modified")) == 2, what="moved")
-    moved = present(registry.async_get(device.id))
+    moved = present(registry.async_get_device({hub.object_identifier(new_id)}))
     new_parent = present(registry.async_get_device({hub.object_identifier(other_parent)}))
     assert moved.via_device_id == new_parent.id
 

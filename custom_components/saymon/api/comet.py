@@ -378,7 +378,7 @@ class CometClient:
             try:
                 session_id = await self._session_provider(refresh)
             except SaymonInvalidCredentialsError as err:
-                _LOGGER.error("SAYMON refused the stored credentials; Comet stays disconnected")
+                _LOGGER.debug("SAYMON refused the stored credentials; Comet stays disconnected")
                 _call(self._on_auth_failed, err)
                 return
             except SaymonError as err:
@@ -418,9 +418,11 @@ class CometClient:
             await asyncio.wait_for(self._wake.wait(), delay)
 
     def _log_failure(self, failures: int, message: str) -> None:
-        # First failure of an outage at WARNING, the rest at DEBUG: no log flood while down.
-        level = logging.WARNING if failures == 1 else logging.DEBUG
-        _LOGGER.log(level, "SAYMON Comet at %s: %s", self.address, self._redact(message))
+        # Debug only: the caller learns about outages through on_disconnected and logs them
+        # once; a retry loop must not flood the log while SAYMON is away.
+        _LOGGER.debug(
+            "SAYMON Comet at %s (failure %d): %s", self.address, failures, self._redact(message)
+        )
 
     def _announce_connected(self) -> None:
         self.stats.connects += 1
@@ -619,6 +621,13 @@ class _RedactingFilter(logging.Filter):
         self.secrets: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # python-socketio/-engineio warn about things this client handles itself (e.g. "Server
+        # sent close packet" on every clean disconnect); their chatter shows at debug level only,
+        # the caller reports outages through the connected/disconnected callbacks.
+        if record.levelno < logging.ERROR and not logging.getLogger(record.name).isEnabledFor(
+            logging.DEBUG
+        ):
+            return False
         if self.secrets:
             message = record.getMessage()
             for secret in self.secrets:
