@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined, unused-ignore]
@@ -13,10 +13,10 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import SaymonObjectEntity, SaymonServerEntity
+from .entity import SaymonObjectEntity, SaymonServerEntity, async_track_scope
 from .hub import SaymonConfigEntry, SaymonHub
 
 PARALLEL_UPDATES = 0
@@ -62,25 +62,18 @@ async def async_setup_entry(
 ) -> None:
     """Create the connectivity sensor and one problem sensor per object in scope."""
     hub = entry.runtime_data
-    entities: list[BinarySensorEntity] = [
+    async_add_entities(
         SaymonConnectivitySensor(hub, description) for description in SERVER_BINARY_SENSORS
-    ]
-    entities.extend(_object_sensors(hub, hub.ordered_objects()))
-    async_add_entities(entities)
-
-    @callback
-    def add_objects(object_ids: set[str]) -> None:
-        async_add_entities(_object_sensors(hub, sorted(object_ids)))
-
-    entry.async_on_unload(hub.add_object_listener(add_objects))
-
-
-def _object_sensors(hub: SaymonHub, object_ids: Iterable[str]) -> list[BinarySensorEntity]:
-    return [
-        SaymonProblemSensor(hub, description, object_id)
-        for object_id in object_ids
-        for description in OBJECT_BINARY_SENSORS
-    ]
+    )
+    async_track_scope(
+        entry,
+        async_add_entities,
+        lambda ids: [
+            SaymonProblemSensor(hub, description, object_id)
+            for object_id in ids
+            for description in OBJECT_BINARY_SENSORS
+        ],
+    )
 
 
 class SaymonConnectivitySensor(SaymonServerEntity, BinarySensorEntity):
@@ -111,4 +104,4 @@ class SaymonProblemSensor(SaymonObjectEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         """Read from the model's active incidents."""
-        return self.entity_description.value_fn(self.hub, self.object_id)
+        return self.entity_description.value_fn(self.hub, self.target_id)

@@ -6,12 +6,15 @@ and one broadcast when availability flips, so an event reaches only the entities
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api.models import EntityType
-from .hub import SaymonHub
+from .hub import SaymonConfigEntry, SaymonHub
 
 
 class SaymonEntity(Entity):
@@ -54,44 +57,72 @@ class SaymonServerEntity(SaymonEntity):
         self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
 
 
-class SaymonObjectEntity(SaymonEntity):
+class SaymonTrackedEntity(SaymonEntity):
+    """An entity of one SAYMON object or link: updated by that entity's signal only."""
+
+    def __init__(
+        self,
+        hub: SaymonHub,
+        description: EntityDescription,
+        entity_type: EntityType,
+        target_id: str,
+    ) -> None:
+        """Remember which SAYMON entity this is; the unique id says it too."""
+        super().__init__(
+            hub, description, f"{entity_type.name.lower()}|{target_id}|{description.key}"
+        )
+        self.entity_type = entity_type
+        self.target_id = target_id
+
+    @property
+    def update_signal(self) -> str:
+        """Only this SAYMON entity's changes."""
+        return self.hub.signal_entity(self.target_id)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the link is down, or once the entity left SAYMON."""
+        collection = (
+            self.hub.model.links if self.entity_type is EntityType.LINK else self.hub.model.objects
+        )
+        return super().available and self.target_id in collection
+
+
+class SaymonObjectEntity(SaymonTrackedEntity):
     """An entity of one SAYMON object's device."""
 
     def __init__(self, hub: SaymonHub, description: EntityDescription, object_id: str) -> None:
         """Attach to the object's device."""
-        super().__init__(hub, description, f"object|{object_id}|{description.key}")
-        self.object_id = object_id
+        super().__init__(hub, description, EntityType.OBJECT, object_id)
         self._attr_device_info = DeviceInfo(identifiers={hub.object_identifier(object_id)})
 
-    @property
-    def update_signal(self) -> str:
-        """Only this object's changes."""
-        return self.hub.signal_entity(self.object_id)
 
-    @property
-    def available(self) -> bool:
-        """Unavailable while the link is down, or once the object left SAYMON."""
-        return super().available and self.object_id in self.hub.model.objects
-
-
-class SaymonLinkEntity(SaymonEntity):
+class SaymonLinkEntity(SaymonTrackedEntity):
     """An entity of a SAYMON link, shown on the server device."""
 
     def __init__(self, hub: SaymonHub, description: EntityDescription, link_id: str) -> None:
         """Attach to the server device; the name says which link."""
-        super().__init__(hub, description, f"link|{link_id}|{description.key}")
-        self.link_id = link_id
+        super().__init__(hub, description, EntityType.LINK, link_id)
         self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
         self._attr_translation_placeholders = {
             "link": hub.model.entity_name(EntityType.LINK, link_id) or link_id
         }
 
-    @property
-    def update_signal(self) -> str:
-        """Only this link's changes."""
-        return self.hub.signal_entity(self.link_id)
 
-    @property
-    def available(self) -> bool:
-        """Unavailable while the link is down, or once the link left SAYMON."""
-        return super().available and self.link_id in self.hub.model.links
+def async_track_scope(
+    entry: SaymonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    objects: Callable[[Iterable[str]], Iterable[Entity]],
+    links: Callable[[Iterable[str]], Iterable[Entity]] | None = None,
+) -> None:
+    """Add entities for what is in scope now, and for objects/links that join it later."""
+    hub = entry.runtime_data
+    async_add_entities(objects(hub.ordered_objects()))
+    entry.async_on_unload(
+        hub.add_object_listener(lambda ids: async_add_entities(objects(sorted(ids))))
+    )
+    if links is not None:
+        async_add_entities(links(sorted(hub.links_in_scope)))
+        entry.async_on_unload(
+            hub.add_link_listener(lambda ids: async_add_entities(links(sorted(ids))))
+        )

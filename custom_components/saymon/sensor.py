@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from homeassistant.components.sensor import (
@@ -11,11 +11,17 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING
-from .entity import SaymonLinkEntity, SaymonObjectEntity, SaymonServerEntity
+from .entity import (
+    SaymonLinkEntity,
+    SaymonObjectEntity,
+    SaymonServerEntity,
+    SaymonTrackedEntity,
+    async_track_scope,
+)
 from .hub import SaymonConfigEntry, SaymonHub
 from .states import state_key, state_options
 
@@ -91,36 +97,21 @@ async def async_setup_entry(
         SaymonLevelSensor(hub, level_description(level.id), level.name)
         for level in hub.model.levels.values()
     )
-    entities.extend(_object_sensors(hub, hub.ordered_objects()))
-    entities.extend(_link_sensors(hub, sorted(hub.links_in_scope)))
     async_add_entities(entities)
-
-    @callback
-    def add_objects(object_ids: set[str]) -> None:
-        async_add_entities(_object_sensors(hub, sorted(object_ids)))
-
-    @callback
-    def add_links(link_ids: set[str]) -> None:
-        async_add_entities(_link_sensors(hub, sorted(link_ids)))
-
-    entry.async_on_unload(hub.add_object_listener(add_objects))
-    entry.async_on_unload(hub.add_link_listener(add_links))
-
-
-def _object_sensors(hub: SaymonHub, object_ids: Iterable[str]) -> list[SensorEntity]:
-    return [
-        SaymonObjectSensor(hub, description, object_id)
-        for object_id in object_ids
-        for description in OBJECT_SENSORS
-    ]
-
-
-def _link_sensors(hub: SaymonHub, link_ids: Iterable[str]) -> list[SensorEntity]:
-    return [
-        SaymonLinkSensor(hub, description, link_id)
-        for link_id in link_ids
-        for description in LINK_SENSORS
-    ]
+    async_track_scope(
+        entry,
+        async_add_entities,
+        lambda ids: [
+            SaymonObjectSensor(hub, description, object_id)
+            for object_id in ids
+            for description in OBJECT_SENSORS
+        ],
+        lambda ids: [
+            SaymonLinkSensor(hub, description, link_id)
+            for link_id in ids
+            for description in LINK_SENSORS
+        ],
+    )
 
 
 class SaymonServerSensor(SaymonServerEntity, SensorEntity):
@@ -149,15 +140,15 @@ class SaymonLevelSensor(SaymonServerSensor):
         self._attr_translation_placeholders = {"level": level_name}
 
 
-class SaymonObjectSensor(SaymonObjectEntity, SensorEntity):
-    """The state of a SAYMON object."""
+class _SaymonStateSensor(SaymonTrackedEntity, SensorEntity):
+    """The state of a SAYMON object or link."""
 
     entity_description: SaymonEntitySensorDescription
 
     @property
     def native_value(self) -> str | None:
         """Read the state from the model."""
-        return self.entity_description.value_fn(self.hub, self.object_id)
+        return self.entity_description.value_fn(self.hub, self.target_id)
 
     @property
     def options(self) -> list[str]:
@@ -165,17 +156,9 @@ class SaymonObjectSensor(SaymonObjectEntity, SensorEntity):
         return state_options(self.hub.model)
 
 
-class SaymonLinkSensor(SaymonLinkEntity, SensorEntity):
-    """The state of a SAYMON link."""
+class SaymonObjectSensor(SaymonObjectEntity, _SaymonStateSensor):
+    """The state of a SAYMON object, on its device."""
 
-    entity_description: SaymonEntitySensorDescription
 
-    @property
-    def native_value(self) -> str | None:
-        """Read the state from the model."""
-        return self.entity_description.value_fn(self.hub, self.link_id)
-
-    @property
-    def options(self) -> list[str]:
-        """SAYMON's states, built-in ones under translated keys."""
-        return state_options(self.hub.model)
+class SaymonLinkSensor(SaymonLinkEntity, _SaymonStateSensor):
+    """The state of a SAYMON link, on the server device."""

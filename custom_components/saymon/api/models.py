@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from ._fields import as_mapping, color, id_list, opt_id, opt_int, opt_str, req_id
 from .errors import SaymonProtocolError
@@ -81,47 +81,41 @@ class CurrentUser:
 
 
 @dataclass(frozen=True, slots=True)
-class SaymonState:
-    """An object/link state (built-in ``1``-``9`` or a custom one)."""
+class _NamedLevel:
+    """A named, ranked and coloured entry of one of SAYMON's lists (states, incident levels)."""
 
     id: str
     name: str
     priority: int | None = None
     color: str | None = None
 
+    WHAT: ClassVar[str] = "entry"
+
     @classmethod
     def from_json(cls, value: Any) -> Self:
-        """Parse one element of ``GET /states``."""
-        data = as_mapping(value, "state")
-        state_id = req_id(data, "id", "state")
+        """Parse one element of ``GET /states`` or ``GET /incident-levels``."""
+        data = as_mapping(value, cls.WHAT)
+        entry_id = req_id(data, "id", cls.WHAT)
         return cls(
-            id=state_id,
-            name=opt_str(data.get("name"), "state.name") or state_id,
-            priority=opt_int(data.get("priority"), "state.priority"),
+            id=entry_id,
+            name=opt_str(data.get("name"), f"{cls.WHAT}.name") or entry_id,
+            priority=opt_int(data.get("priority"), f"{cls.WHAT}.priority"),
             color=color(data),
         )
 
 
 @dataclass(frozen=True, slots=True)
-class IncidentLevel:
+class SaymonState(_NamedLevel):
+    """An object/link state (built-in ``1``-``9`` or a custom one)."""
+
+    WHAT: ClassVar[str] = "state"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentLevel(_NamedLevel):
     """An incident level (severity): Alarm, Warning, Cleared, Major or a custom one."""
 
-    id: str
-    name: str
-    priority: int | None = None
-    color: str | None = None
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        """Parse one element of ``GET /incident-levels``."""
-        data = as_mapping(value, "incident level")
-        level_id = req_id(data, "id", "incident level")
-        return cls(
-            id=level_id,
-            name=opt_str(data.get("name"), "incident level.name") or level_id,
-            priority=opt_int(data.get("priority"), "incident level.priority"),
-            color=color(data),
-        )
+    WHAT: ClassVar[str] = "incident level"
 
 
 @dataclass(frozen=True, slots=True)
