@@ -608,7 +608,7 @@ class SaymonHub:
                 model=cls.name if cls is not None else obj.class_id,
                 name=obj.name,
                 configuration_url=self.object_url(object_id),
-                **_via_device(registry, via),
+                **_via_device(registry, via, entry_id),
             )
         for device in dr.async_entries_for_config_entry(registry, entry_id):
             if not device.identifiers & wanted:
@@ -618,8 +618,12 @@ class SaymonHub:
         """Home Assistant device id of an object in scope."""
         if object_id is None or object_id not in self.objects_in_scope:
             return None
-        device = dr.async_get(self.hass).async_get_device({self.object_identifier(object_id)})
+        device = self.device(self.object_identifier(object_id))
         return device.id if device is not None else None
+
+    def device(self, identifier: tuple[str, str]) -> dr.DeviceEntry | None:
+        """Look up this entry's device by a SAYMON identifier."""
+        return find_device(dr.async_get(self.hass), identifier, self.entry.entry_id)
 
     def object_of_device(self, device_id: str) -> str | None:
         """SAYMON object id behind a Home Assistant device of this entry."""
@@ -763,11 +767,28 @@ _VIA_DEVICE_ID = (
 """Home Assistant 2026 links devices by parent device id (``via_device`` is deprecated there)."""
 
 
-def _via_device(registry: dr.DeviceRegistry, parent: tuple[str, str]) -> dict[str, Any]:
+def find_device(
+    registry: dr.DeviceRegistry, identifier: tuple[str, str], entry_id: str
+) -> dr.DeviceEntry | None:
+    """Find a device of a config entry by identifier, on every supported Home Assistant.
+
+    Home Assistant 2026 made identifiers unique per config entry only and deprecated the
+    global ``async_get_device`` lookup in favour of ``async_get_device_by_identifier``.
+    """
+    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
+    if by_identifier is not None:
+        device: dr.DeviceEntry | None = by_identifier(identifier, entry_id)
+        return device
+    return registry.async_get_device({identifier})
+
+
+def _via_device(
+    registry: dr.DeviceRegistry, parent: tuple[str, str], entry_id: str
+) -> dict[str, Any]:
     """Return the parent-device argument in the form this Home Assistant version expects."""
     if not _VIA_DEVICE_ID:
         return {"via_device": parent}
-    device = registry.async_get_device({parent})
+    device = find_device(registry, parent, entry_id)
     return {"via_device_id": device.id if device is not None else None}
 
 

@@ -9,7 +9,6 @@ from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import async_get_device_automations
@@ -144,7 +143,7 @@ async def test_get_incidents_filters(
         ),
     )
     assert {i["incident_id"] for i in every["incidents"]} == set(simulator.model.incidents.active)
-    device = present(dr.async_get(hass).async_get_device({hub.object_identifier(object_id)}))
+    device = present(hub.device(hub.object_identifier(object_id)))
     by_device = cast(
         dict[str, Any],
         await hass.services.async_call(
@@ -182,11 +181,11 @@ async def test_device_triggers(
     hass: HomeAssistant, simulator: SaymonSimulator, hub: SaymonHub
 ) -> None:
     object_id = next(o.id for o in simulator.model.objects.values() if o.state_id == STATE_WORKING)
-    device = present(dr.async_get(hass).async_get_device({hub.object_identifier(object_id)}))
+    device = present(hub.device(hub.object_identifier(object_id)))
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, device.id)
     ours = [t for t in triggers if t["domain"] == DOMAIN]
     assert {t["type"] for t in ours} == {"incident_opened", "incident_closed", "state_changed"}
-    server = present(dr.async_get(hass).async_get_device({hub.server_identifier}))
+    server = present(hub.device(hub.server_identifier))
     server_triggers = await async_get_device_automations(
         hass, DeviceAutomationType.TRIGGER, server.id
     )

@@ -55,8 +55,8 @@ async def test_selected_scope_and_links(hass: HomeAssistant, simulator: SaymonSi
     assert hub.objects_in_scope == expected
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), hub.entry.entry_id)
     assert len(devices) == len(expected) + 1
-    site_device = present(dr.async_get(hass).async_get_device({hub.object_identifier(site.id)}))
-    server = present(dr.async_get(hass).async_get_device({hub.server_identifier}))
+    site_device = present(hub.device(hub.object_identifier(site.id)))
+    server = present(hub.device(hub.server_identifier))
     assert site_device.via_device_id == server.id  # its parent is not a device
     assert hub.links_in_scope == set(simulator.model.links)
     link = next(iter(simulator.model.links.values()))

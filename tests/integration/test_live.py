@@ -92,7 +92,7 @@ async def test_live_state_change_and_incident(
     object_id = working_objects(simulator)[0]
     entity = state_entity(hass, hub, object_id)
     assert present(hass.states.get(entity)).state == "working"
-    device = dr.async_get(hass).async_get_device({hub.object_identifier(object_id)})
+    device = hub.device(hub.object_identifier(object_id))
     assert device is not None
 
     await simulator.set_state(object_id, STATE_ALARM)
@@ -276,10 +276,10 @@ async def test_devices_follow_model_changes(
     new_id = await simulator.create_object("New host", parent, CLASS_HOST)
     await wait_for(lambda: bus.of(EVENT_MODEL_CHANGED, change="created") != [], what="created")
     await hass.async_block_till_done()
-    device = registry.async_get_device({hub.object_identifier(new_id)})
+    device = hub.device(hub.object_identifier(new_id))
     assert device is not None
     assert device.name == "New host"
-    root_device = present(registry.async_get_device({hub.object_identifier(parent)}))
+    root_device = present(hub.device(hub.object_identifier(parent)))
     assert device.via_device_id == root_device.id
     assert hass.states.get(state_entity(hass, hub, new_id)) is not None
     [created] = bus.of(EVENT_MODEL_CHANGED)
@@ -297,8 +297,8 @@ async def test_devices_follow_model_changes(
     )
     await simulator.move_object(new_id, other_parent)
     await wait_for(lambda: len(bus.of(EVENT_MODEL_CHANGED, change="modified")) == 2, what="moved")
-    moved = present(registry.async_get_device({hub.object_identifier(new_id)}))
-    new_parent = present(registry.async_get_device({hub.object_identifier(other_parent)}))
+    moved = present(hub.device(hub.object_identifier(new_id)))
+    new_parent = present(hub.device(hub.object_identifier(other_parent)))
     assert moved.via_device_id == new_parent.id
 
     await simulator.delete_object(new_id)
@@ -314,7 +314,7 @@ async def test_stale_devices_removed_at_setup(
     hub: SaymonHub = entry.runtime_data
     registry = dr.async_get(hass)
     leaf = next(o.id for o in simulator.model.objects.values() if not o.child_ids)
-    stale = registry.async_get_device({hub.object_identifier(leaf)})
+    stale = hub.device(hub.object_identifier(leaf))
     assert stale is not None
     assert await hass.config_entries.async_unload(entry.entry_id)
     await simulator.delete_object(leaf)  # vanishes while Home Assistant is "off"
@@ -331,8 +331,8 @@ async def test_user_can_delete_only_stale_devices(
     entry = await setup_entry(hass, simulator)
     hub: SaymonHub = entry.runtime_data
     registry = dr.async_get(hass)
-    live = present(registry.async_get_device({hub.object_identifier(simulator.model.root_id)}))
-    server = present(registry.async_get_device({hub.server_identifier}))
+    live = present(hub.device(hub.object_identifier(simulator.model.root_id)))
+    server = present(hub.device(hub.server_identifier))
     assert not await async_remove_config_entry_device(hass, entry, live)
     assert not await async_remove_config_entry_device(hass, entry, server)
     ghost = registry.async_get_or_create(

@@ -41,18 +41,14 @@ async def test_devices_mirror_the_object_tree(
     registry = dr.async_get(hass)
     devices = dr.async_entries_for_config_entry(registry, entry.entry_id)
     assert len(devices) == len(simulator.model.objects) + 1  # plus the server device
-    server = registry.async_get_device({hub.server_identifier})
+    server = hub.device(hub.server_identifier)
     assert server is not None
     assert server.entry_type is dr.DeviceEntryType.SERVICE
     for obj in simulator.model.objects.values():
-        device = registry.async_get_device({hub.object_identifier(obj.id)})
+        device = hub.device(hub.object_identifier(obj.id))
         assert device is not None
         assert device.name == obj.name
-        parent = (
-            registry.async_get_device({hub.object_identifier(obj.parent_id[0])})
-            if obj.parent_id
-            else server
-        )
+        parent = hub.device(hub.object_identifier(obj.parent_id[0])) if obj.parent_id else server
         assert parent is not None
         assert device.via_device_id == parent.id
         assert device.model == hub.model.classes[obj.class_id].name
