@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
 from .hub import SaymonConfigEntry, SaymonHub
+from .mqtt.mirror import MirrorSettings, SaymonMirror
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
@@ -31,6 +32,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bo
     await hub.async_setup()
     entry.runtime_data = hub
     entry.async_on_unload(hub.async_shutdown)
+    settings = MirrorSettings.from_options(entry.options, hub.host)
+    if settings.enabled:
+        mirror = SaymonMirror(hass, hub, settings)
+        hub.mirror = mirror
+        await mirror.async_start()
+        # Registered after the hub's shutdown, so it runs first: "offline" is published
+        # while the hub still exists.
+        entry.async_on_unload(mirror.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

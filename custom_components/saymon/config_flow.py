@@ -34,6 +34,7 @@ from .const import (
     DEFAULT_GRACE_PERIOD,
     DOMAIN,
 )
+from .mqtt_flow import MqttOptionsMixin
 from .flow_helpers import (
     ServerAddress,
     ServerCatalog,
@@ -283,16 +284,19 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_abort(reason=reason)
 
 
-class SaymonOptionsFlow(OptionsFlow):
-    """Change what becomes devices, and how long a lost connection is tolerated."""
+class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
+    """Change what becomes devices, how long a lost connection is tolerated, and the mirror."""
 
     def __init__(self) -> None:
         """The catalogue is read once, when the scope form is first shown."""
         self._catalog: ServerCatalog | None = None
+        self._mirror_input = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Offer the two settings separately: the grace period needs no server."""
-        return self.async_show_menu(step_id="init", menu_options=["scope", "grace_period"])
+        """Offer the settings separately: only the scope needs the server."""
+        return self.async_show_menu(
+            step_id="init", menu_options=["scope", "grace_period", "mqtt"]
+        )
 
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose again which objects become devices, from what the server has now."""

@@ -38,3 +38,25 @@ UNREACHABLE_REPAIR_AFTER: Final = timedelta(minutes=15)
 EVENT_INCIDENT: Final = "saymon_incident"
 EVENT_STATE_CHANGED: Final = "saymon_state_changed"
 EVENT_MODEL_CHANGED: Final = "saymon_model_changed"
+
+# MQTT mirror options
+CONF_MQTT_MODE: Final = "mqtt_mode"
+MQTT_OFF: Final = "off"
+MQTT_HOME_ASSISTANT: Final = "home_assistant"
+MQTT_BROKER: Final = "broker"
+CONF_MQTT_HOST: Final = "mqtt_host"
+CONF_MQTT_PORT: Final = "mqtt_port"
+CONF_MQTT_USERNAME: Final = "mqtt_username"
+CONF_MQTT_PASSWORD: Final = "mqtt_password"
+CONF_MQTT_TLS: Final = "mqtt_tls"
+CONF_MQTT_VERIFY: Final = "mqtt_verify"
+CONF_MQTT_CA_CERT: Final = "mqtt_ca_cert"
+CONF_MQTT_CLIENT_ID: Final = "mqtt_client_id"
+CONF_MQTT_PROTOCOL: Final = "mqtt_protocol"
+CONF_MQTT_BASE_TOPIC: Final = "mqtt_base_topic"
+CONF_MQTT_QOS: Final = "mqtt_qos"
+CONF_MQTT_RETAIN: Final = "mqtt_retain"
+CONF_MQTT_QUEUE_SIZE: Final = "mqtt_queue_size"
+DEFAULT_MQTT_PORT: Final = 1883
+DEFAULT_MQTT_QOS: Final = 1
+DEFAULT_MQTT_QUEUE_SIZE: Final = 100_000

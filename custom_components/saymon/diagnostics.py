@@ -8,7 +8,17 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_API_TOKEN, CONF_COMET, CONF_USER_ID
+from .const import (
+    CONF_API_TOKEN,
+    CONF_COMET,
+    CONF_MQTT_BASE_TOPIC,
+    CONF_MQTT_CA_CERT,
+    CONF_MQTT_CLIENT_ID,
+    CONF_MQTT_HOST,
+    CONF_MQTT_PASSWORD,
+    CONF_MQTT_USERNAME,
+    CONF_USER_ID,
+)
 from .hub import SaymonConfigEntry
 
 TO_REDACT = {
@@ -18,6 +28,12 @@ TO_REDACT = {
     CONF_URL,
     CONF_USERNAME,
     CONF_USER_ID,
+    CONF_MQTT_BASE_TOPIC,
+    CONF_MQTT_CA_CERT,
+    CONF_MQTT_CLIENT_ID,
+    CONF_MQTT_HOST,
+    CONF_MQTT_PASSWORD,
+    CONF_MQTT_USERNAME,
     "title",
     "unique_id",
 }

@@ -143,6 +143,9 @@ class SaymonHub:
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
         self._incident_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._change_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.mirror: Any = None
+        """The MQTT mirror (``SaymonMirror``) when it is on; set by the entry setup."""
         self._shutting_down = False
 
     # -- signals ----------------------------------------------------------------------------
@@ -539,6 +542,13 @@ class SaymonHub:
         self._incident_listeners.append(listener)
         return lambda: self._incident_listeners.remove(listener)
 
+    def add_change_listener(
+        self, listener: Callable[[str, dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        """Call ``listener(event_type, data)`` with every bus event the hub fires."""
+        self._change_listeners.append(listener)
+        return lambda: self._change_listeners.remove(listener)
+
     def refresh_scope(self) -> None:
         """Recompute the scope, mirror it in the device registry, then tell the platforms."""
         objects = self.scope.select(self.model.objects)
@@ -681,6 +691,8 @@ class SaymonHub:
     def _fire(self, event_type: str, data: dict[str, Any]) -> None:
         self.fired[event_type] += 1
         self.hass.bus.async_fire(event_type, data)
+        for listener in self._change_listeners:
+            listener(event_type, data)
 
     def _state_event_data(self, change: StateChanged, replayed: bool) -> dict[str, Any]:
         model = self.model
@@ -758,6 +770,7 @@ class SaymonHub:
             "resync_failures": self.resync_failures,
             "last_resync_seconds": self.last_resync_seconds,
             "rest_logins": self.rest.logins,
+            "mqtt": self.mirror.diagnostics() if self.mirror is not None else None,
         }
 
 

@@ -1,0 +1,1 @@
+"""MQTT mirror of SAYMON incidents and object states."""

@@ -1,0 +1,248 @@
+"""The MQTT mirror: SAYMON's live picture on MQTT topics.
+
+It listens to the hub's changes (the same ones that become Home Assistant bus events, replayed
+ones included) and publishes them: every event on an event topic, in order, never coalesced;
+the latest state of each object and the incident counts on retained topics, coalesced per
+event-loop tick (a subscriber only needs the final value). After every (re)connect to the
+broker it publishes ``online`` and the whole retained picture again, so late subscribers and
+a restarted broker see the truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+import logging
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import HomeAssistant, callback
+
+from ..api.models import EntityType
+from ..const import (
+    CONF_MQTT_BASE_TOPIC,
+    CONF_MQTT_CA_CERT,
+    CONF_MQTT_CLIENT_ID,
+    CONF_MQTT_HOST,
+    CONF_MQTT_MODE,
+    CONF_MQTT_PASSWORD,
+    CONF_MQTT_PORT,
+    CONF_MQTT_PROTOCOL,
+    CONF_MQTT_QOS,
+    CONF_MQTT_QUEUE_SIZE,
+    CONF_MQTT_RETAIN,
+    CONF_MQTT_TLS,
+    CONF_MQTT_USERNAME,
+    CONF_MQTT_VERIFY,
+    DEFAULT_MQTT_PORT,
+    DEFAULT_MQTT_QOS,
+    DEFAULT_MQTT_QUEUE_SIZE,
+    EVENT_INCIDENT,
+    EVENT_MODEL_CHANGED,
+    EVENT_STATE_CHANGED,
+    MQTT_BROKER,
+    MQTT_HOME_ASSISTANT,
+    MQTT_OFF,
+)
+from . import payloads
+from .broker import BrokerConfig, DedicatedBroker
+from .ha_transport import HomeAssistantMqttTransport
+from .topics import Topics, default_base
+from .transport import Transport
+
+if TYPE_CHECKING:
+    from ..hub import SaymonHub
+
+_LOGGER = logging.getLogger(__name__)
+RETAINED_QOS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorSettings:
+    """The mirror's options."""
+
+    mode: str
+    base_topic: str
+    qos: int
+    retain: bool
+    queue_size: int
+    broker: BrokerConfig | None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], host: str) -> MirrorSettings:
+        """Read the options flow's ``mqtt_*`` keys (off when absent)."""
+        mode = options.get(CONF_MQTT_MODE, MQTT_OFF)
+        broker = None
+        if mode == MQTT_BROKER:
+            broker = BrokerConfig(
+                host=options[CONF_MQTT_HOST],
+                port=int(options.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT)),
+                username=options.get(CONF_MQTT_USERNAME) or None,
+                password=options.get(CONF_MQTT_PASSWORD) or None,
+                tls=bool(options.get(CONF_MQTT_TLS, False)),
+                verify=bool(options.get(CONF_MQTT_VERIFY, True)),
+                ca_cert=options.get(CONF_MQTT_CA_CERT) or None,
+                client_id=options.get(CONF_MQTT_CLIENT_ID) or "",
+                protocol=options.get(CONF_MQTT_PROTOCOL, "3.1.1"),
+            )
+        return cls(
+            mode=mode,
+            base_topic=options.get(CONF_MQTT_BASE_TOPIC) or default_base(host),
+            qos=int(options.get(CONF_MQTT_QOS, DEFAULT_MQTT_QOS)),
+            retain=bool(options.get(CONF_MQTT_RETAIN, True)),
+            queue_size=int(options.get(CONF_MQTT_QUEUE_SIZE, DEFAULT_MQTT_QUEUE_SIZE)),
+            broker=broker,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the mirror runs at all."""
+        return self.mode in (MQTT_BROKER, MQTT_HOME_ASSISTANT)
+
+
+class SaymonMirror:
+    """Publishes one hub's changes and retained picture to MQTT."""
+
+    def __init__(self, hass: HomeAssistant, hub: SaymonHub, settings: MirrorSettings) -> None:
+        """Choose the transport; nothing is published before :meth:`async_start`."""
+        self._hass = hass
+        self._hub = hub
+        self.settings = settings
+        self.topics = Topics(settings.base_topic)
+        self.transport: Transport
+        if settings.broker is not None:
+            self.transport = DedicatedBroker(
+                hass.loop,
+                settings.broker,
+                status_topic=self.topics.status,
+                on_connected=self._on_connected,
+                queue_size=settings.queue_size,
+            )
+        else:
+            self.transport = HomeAssistantMqttTransport(
+                hass,
+                status_topic=self.topics.status,
+                on_connected=self._on_connected,
+                queue_size=settings.queue_size,
+            )
+        self._dirty_states: dict[str, EntityType] = {}
+        self._counts_dirty = False
+        self._flush_scheduled = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self.snapshots = 0
+
+    async def async_start(self) -> None:
+        """Follow the hub and connect."""
+        self._unsubscribe = self._hub.add_change_listener(self._on_change)
+        await self.transport.async_start()
+
+    async def async_stop(self) -> None:
+        """Stop following the hub; the transport publishes ``offline`` and stops."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._flush()
+        await self.transport.async_stop()
+
+    # -- retained picture -------------------------------------------------------------------
+
+    @callback
+    def _on_connected(self) -> None:
+        """(Re)publish ``online`` and every retained topic."""
+        self.snapshots += 1
+        publish = self.transport.publish
+        publish(self.topics.status, payloads.ONLINE, RETAINED_QOS, True)
+        self._publish_counts()
+        hub = self._hub
+        for object_id in hub.objects_in_scope:
+            self._publish_state(object_id, EntityType.OBJECT)
+        for link_id in hub.links_in_scope:
+            self._publish_state(link_id, EntityType.LINK)
+
+    def _publish_counts(self) -> None:
+        model = self._hub.model
+        publish = self.transport.publish
+        publish(self.topics.incident_count, payloads.count(len(model.incidents)), RETAINED_QOS, True)
+        for level_id, number in model.level_counts().items():
+            publish(self.topics.level_count(level_id), payloads.count(number), RETAINED_QOS, True)
+
+    def _publish_state(self, entity_id: str, entity_type: EntityType) -> None:
+        model = self._hub.model
+        state_id = model.state_of(entity_id)
+        topic = (
+            self.topics.link_state(entity_id)
+            if entity_type is EntityType.LINK
+            else self.topics.object_state(entity_id)
+        )
+        self.transport.publish(
+            topic,
+            payloads.state(
+                entity_id,
+                model.entity_name(entity_type, entity_id),
+                state_id,
+                model.state_name(state_id),
+            ),
+            RETAINED_QOS,
+            self.settings.retain,
+        )
+
+    # -- live changes -----------------------------------------------------------------------
+
+    @callback
+    def _on_change(self, event_type: str, data: Mapping[str, Any]) -> None:
+        qos = self.settings.qos
+        publish = self.transport.publish
+        if event_type == EVENT_INCIDENT:
+            publish(self.topics.incident_event, payloads.incident_event(data), qos, False)
+            self._counts_dirty = True
+        elif event_type == EVENT_STATE_CHANGED:
+            entity_id = data["object_id"]
+            if data["entity_type"] == "link":
+                publish(self.topics.link_event(entity_id), payloads.state_event(data), qos, False)
+                self._dirty_states[entity_id] = EntityType.LINK
+            else:
+                publish(self.topics.object_event(entity_id), payloads.state_event(data), qos, False)
+                self._dirty_states[entity_id] = EntityType.OBJECT
+        elif event_type == EVENT_MODEL_CHANGED:
+            publish(self.topics.model_event, payloads.model_event(data), qos, False)
+            self._model_changed(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._hass.loop.call_soon(self._flush)
+
+    def _model_changed(self, data: Mapping[str, Any]) -> None:
+        entity_id = data["entity_id"]
+        link = data["entity_type"] == "link"
+        if data["change"] == "removed":
+            # An empty retained message deletes the retained state of a vanished entity.
+            topic = self.topics.link_state(entity_id) if link else self.topics.object_state(entity_id)
+            self._dirty_states.pop(entity_id, None)
+            self.transport.publish(topic, b"", RETAINED_QOS, True)
+        else:
+            self._dirty_states[entity_id] = EntityType.LINK if link else EntityType.OBJECT
+
+    def _flush(self) -> None:
+        """Publish the latest retained values of everything that changed this tick."""
+        self._flush_scheduled = False
+        if self._counts_dirty:
+            self._counts_dirty = False
+            self._publish_counts()
+        dirty, self._dirty_states = self._dirty_states, {}
+        hub = self._hub
+        for entity_id, entity_type in dirty.items():
+            in_scope = (
+                hub.links_in_scope if entity_type is EntityType.LINK else hub.objects_in_scope
+            )
+            if entity_id in in_scope:
+                self._publish_state(entity_id, entity_type)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Mode, counters and queue figures (no host, user or password)."""
+        return {
+            "mode": self.settings.mode,
+            "qos": self.settings.qos,
+            "retain": self.settings.retain,
+            "queue_size": self.settings.queue_size,
+            "connected": self.transport.connected,
+            "snapshots_published": self.snapshots,
+            "transport": self.transport.stats(),
+        }

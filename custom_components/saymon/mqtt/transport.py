@@ -1,0 +1,27 @@
+"""What the mirror needs from an MQTT connection (a dedicated broker or Home Assistant's)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Transport(Protocol):
+    """A non-blocking MQTT publisher with its own bounded queue."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether messages currently reach the broker."""
+
+    async def async_start(self) -> None:
+        """Begin connecting; ``on_connected`` fires after every (re)connect."""
+
+    async def async_stop(self, timeout: float = 5.0) -> None:
+        """Publish the offline status, flush what is queued (bounded by ``timeout``), stop."""
+
+    def publish(
+        self, topic: str, payload: str | bytes, qos: int = 0, retain: bool = False
+    ) -> bool:
+        """Queue one message without blocking; ``False`` when it had to be dropped."""
+
+    def stats(self) -> dict[str, int | float | str | None]:
+        """Counters for diagnostics."""

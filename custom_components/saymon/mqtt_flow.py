@@ -1,0 +1,209 @@
+"""Options-flow steps of the MQTT mirror: where it publishes, and how.
+
+Kept apart from ``config_flow.py`` so that file stays about SAYMON itself. The dedicated
+broker is tested with a real connection before the options are saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import (
+    CONF_MQTT_BASE_TOPIC,
+    CONF_MQTT_CA_CERT,
+    CONF_MQTT_CLIENT_ID,
+    CONF_MQTT_HOST,
+    CONF_MQTT_MODE,
+    CONF_MQTT_PASSWORD,
+    CONF_MQTT_PORT,
+    CONF_MQTT_PROTOCOL,
+    CONF_MQTT_QOS,
+    CONF_MQTT_QUEUE_SIZE,
+    CONF_MQTT_RETAIN,
+    CONF_MQTT_TLS,
+    CONF_MQTT_USERNAME,
+    CONF_MQTT_VERIFY,
+    DEFAULT_MQTT_PORT,
+    DEFAULT_MQTT_QOS,
+    DEFAULT_MQTT_QUEUE_SIZE,
+    MQTT_BROKER,
+    MQTT_HOME_ASSISTANT,
+    MQTT_OFF,
+)
+from .mqtt.broker import BrokerConfig, async_test_connection
+from .mqtt.mirror import MirrorSettings
+from .mqtt.topics import clean_base, default_base
+
+# Home Assistant 2026 validates forms with probatio; older versions use voluptuous.
+try:
+    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - depends on the Home Assistant version
+    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
+
+MIN_QUEUE = 1_000
+MAX_QUEUE = 1_000_000
+
+
+def _box(minimum: int, maximum: int) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(min=minimum, max=maximum, step=1, mode=NumberSelectorMode.BOX)
+    )
+
+
+def mirror_schema() -> vol.Schema:
+    """Where and how the mirror publishes."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_MQTT_MODE): SelectSelector(
+                SelectSelectorConfig(
+                    options=[MQTT_OFF, MQTT_HOME_ASSISTANT, MQTT_BROKER],
+                    translation_key="mqtt_mode",
+                    mode=SelectSelectorMode.LIST,
+                )
+            ),
+            vol.Required(CONF_MQTT_BASE_TOPIC): TextSelector(),
+            vol.Required(CONF_MQTT_QOS): SelectSelector(
+                SelectSelectorConfig(options=["0", "1", "2"], mode=SelectSelectorMode.DROPDOWN)
+            ),
+            vol.Required(CONF_MQTT_RETAIN): BooleanSelector(),
+            vol.Required(CONF_MQTT_QUEUE_SIZE): vol.All(
+                _box(MIN_QUEUE, MAX_QUEUE), vol.Coerce(int)
+            ),
+        }
+    )
+
+
+def broker_schema() -> vol.Schema:
+    """The dedicated broker's connection settings."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_MQTT_HOST): TextSelector(),
+            vol.Required(CONF_MQTT_PORT): vol.All(_box(1, 65535), vol.Coerce(int)),
+            vol.Optional(CONF_MQTT_USERNAME): TextSelector(),
+            vol.Optional(CONF_MQTT_PASSWORD): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.PASSWORD)
+            ),
+            vol.Required(CONF_MQTT_TLS): BooleanSelector(),
+            vol.Required(CONF_MQTT_VERIFY): BooleanSelector(),
+            vol.Optional(CONF_MQTT_CA_CERT): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Optional(CONF_MQTT_CLIENT_ID): TextSelector(),
+            vol.Required(CONF_MQTT_PROTOCOL): SelectSelector(
+                SelectSelectorConfig(options=["3.1.1", "5"], mode=SelectSelectorMode.DROPDOWN)
+            ),
+        }
+    )
+
+
+def mirror_defaults(options: Mapping[str, Any], host: str) -> dict[str, Any]:
+    """Current mirror options, with defaults for what was never set."""
+    return {
+        CONF_MQTT_MODE: options.get(CONF_MQTT_MODE, MQTT_OFF),
+        CONF_MQTT_BASE_TOPIC: options.get(CONF_MQTT_BASE_TOPIC) or default_base(host),
+        CONF_MQTT_QOS: str(options.get(CONF_MQTT_QOS, DEFAULT_MQTT_QOS)),
+        CONF_MQTT_RETAIN: options.get(CONF_MQTT_RETAIN, True),
+        CONF_MQTT_QUEUE_SIZE: options.get(CONF_MQTT_QUEUE_SIZE, DEFAULT_MQTT_QUEUE_SIZE),
+    }
+
+
+def broker_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Current broker options (never the password), with defaults."""
+    return {
+        CONF_MQTT_HOST: options.get(CONF_MQTT_HOST, ""),
+        CONF_MQTT_PORT: options.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT),
+        CONF_MQTT_USERNAME: options.get(CONF_MQTT_USERNAME, ""),
+        CONF_MQTT_TLS: options.get(CONF_MQTT_TLS, False),
+        CONF_MQTT_VERIFY: options.get(CONF_MQTT_VERIFY, True),
+        CONF_MQTT_CA_CERT: options.get(CONF_MQTT_CA_CERT, ""),
+        CONF_MQTT_CLIENT_ID: options.get(CONF_MQTT_CLIENT_ID, ""),
+        CONF_MQTT_PROTOCOL: options.get(CONF_MQTT_PROTOCOL, "3.1.1"),
+    }
+
+
+class MqttOptionsMixin(OptionsFlow):
+    """The ``mqtt`` and ``mqtt_broker`` steps of the options flow."""
+
+    _mirror_input: dict[str, Any]
+
+    def _host(self) -> str:
+        return str(self.config_entry.title)
+
+    def _async_save(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
+        raise NotImplementedError
+
+    async def async_step_mqtt(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Turn the mirror on or off and choose its topics, QoS, retain flag and queue."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_input = {
+                **user_input,
+                CONF_MQTT_QOS: int(user_input[CONF_MQTT_QOS]),
+                CONF_MQTT_BASE_TOPIC: clean_base(user_input[CONF_MQTT_BASE_TOPIC]),
+            }
+            mode = user_input[CONF_MQTT_MODE]
+            if mode == MQTT_BROKER:
+                self._mirror_input = user_input
+                return await self.async_step_mqtt_broker()
+            if mode == MQTT_HOME_ASSISTANT and not self.hass.config_entries.async_loaded_entries(
+                "mqtt"
+            ):
+                errors["base"] = "mqtt_not_set_up"
+            else:
+                return self._async_save(user_input)
+        return self.async_show_form(
+            step_id="mqtt",
+            data_schema=self.add_suggested_values_to_schema(
+                mirror_schema(), user_input or mirror_defaults(self.config_entry.options, self._host())
+            ),
+            errors=errors,
+        )
+
+    async def async_step_mqtt_broker(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Connect to the dedicated broker once before saving its settings."""
+        errors: dict[str, str] = {}
+        options = self.config_entry.options
+        if user_input is not None:
+            if not user_input.get(CONF_MQTT_PASSWORD) and user_input.get(
+                CONF_MQTT_USERNAME
+            ) == options.get(CONF_MQTT_USERNAME):
+                # An empty password field keeps the stored one (it is never shown).
+                user_input[CONF_MQTT_PASSWORD] = options.get(CONF_MQTT_PASSWORD, "")
+            changes = {**self._mirror_input, **user_input}
+            settings = MirrorSettings.from_options(changes, self._host())
+            if settings.broker is None:  # pragma: no cover - mode is broker here
+                raise RuntimeError("broker settings missing")
+            error = await async_test_connection(_with_probe_id(settings.broker))
+            if error is None:
+                return self._async_save(changes)
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="mqtt_broker",
+            data_schema=self.add_suggested_values_to_schema(
+                broker_schema(),
+                {k: v for k, v in (user_input or broker_defaults(options)).items() if k != CONF_MQTT_PASSWORD},
+            ),
+            errors=errors,
+        )
+
+
+def _with_probe_id(config: BrokerConfig) -> BrokerConfig:
+    """Test with a client id of its own, so the probe does not kick the running mirror off."""
+    from dataclasses import replace
+
+    return replace(config, client_id=f"{config.client_id}-probe" if config.client_id else "")
