@@ -34,7 +34,6 @@ from .const import (
     DEFAULT_GRACE_PERIOD,
     DOMAIN,
 )
-from .mqtt_flow import MqttOptionsMixin
 from .flow_helpers import (
     ServerAddress,
     ServerCatalog,
@@ -53,6 +52,7 @@ from .flow_helpers import (
     unique_id,
     without_secrets,
 )
+from .mqtt_flow import MqttOptionsMixin
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -294,9 +294,7 @@ class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Offer the settings separately: only the scope needs the server."""
-        return self.async_show_menu(
-            step_id="init", menu_options=["scope", "grace_period", "mqtt"]
-        )
+        return self.async_show_menu(step_id="init", menu_options=["scope", "grace_period", "mqtt"])
 
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose again which objects become devices, from what the server has now."""

@@ -167,7 +167,8 @@ class MqttOptionsMixin(OptionsFlow):
         return self.async_show_form(
             step_id="mqtt",
             data_schema=self.add_suggested_values_to_schema(
-                mirror_schema(), user_input or mirror_defaults(self.config_entry.options, self._host())
+                mirror_schema(),
+                user_input or mirror_defaults(self.config_entry.options, self._host()),
             ),
             errors=errors,
         )
@@ -196,7 +197,11 @@ class MqttOptionsMixin(OptionsFlow):
             step_id="mqtt_broker",
             data_schema=self.add_suggested_values_to_schema(
                 broker_schema(),
-                {k: v for k, v in (user_input or broker_defaults(options)).items() if k != CONF_MQTT_PASSWORD},
+                {
+                    k: v
+                    for k, v in (user_input or broker_defaults(options)).items()
+                    if k != CONF_MQTT_PASSWORD
+                },
             ),
             errors=errors,
         )

@@ -39,8 +39,9 @@ class HomeAssistantMqttTransport:
         self._on_connected = on_connected
         self._queue: deque[tuple[str, str | bytes, int, bool]] = deque()
         self._queue_size = queue_size
-        self._ready = asyncio.Event()
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self._counters = {"published": 0, "dropped_overflow": 0, "failed": 0, "queue_peak": 0}
@@ -62,6 +63,7 @@ class HomeAssistantMqttTransport:
         self._on_connected()
         while True:
             while not self._queue:
+                self._drained.set()
                 self._wake.clear()
                 await self._wake.wait()
             topic, payload, qos, retain = self._queue.popleft()
@@ -76,19 +78,18 @@ class HomeAssistantMqttTransport:
         else:
             self._counters["published"] += 1
 
-    def publish(
-        self, topic: str, payload: str | bytes, qos: int = 0, retain: bool = False
-    ) -> bool:
+    def publish(self, topic: str, payload: str | bytes, qos: int = 0, retain: bool = False) -> bool:
         """Queue a message; dropped (and counted) when the queue is full."""
         if len(self._queue) >= self._queue_size:
             self._counters["dropped_overflow"] += 1
             return False
         self._queue.append((topic, payload, qos, retain))
+        self._drained.clear()
         self._counters["queue_peak"] = max(self._counters["queue_peak"], len(self._queue))
         self._wake.set()
         return True
 
-    async def async_stop(self, timeout: float = 5.0) -> None:
+    async def async_stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - bounds the flush
         """Flush the queue (bounded by ``timeout``), publish the offline status, stop."""
         task, self._task = self._task, None
         if task is None:
@@ -96,8 +97,7 @@ class HomeAssistantMqttTransport:
         if self._connected:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
-                    while self._queue:
-                        await asyncio.sleep(0.01)
+                    await self._drained.wait()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

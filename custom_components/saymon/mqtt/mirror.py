@@ -161,7 +161,9 @@ class SaymonMirror:
     def _publish_counts(self) -> None:
         model = self._hub.model
         publish = self.transport.publish
-        publish(self.topics.incident_count, payloads.count(len(model.incidents)), RETAINED_QOS, True)
+        publish(
+            self.topics.incident_count, payloads.count(len(model.incidents)), RETAINED_QOS, True
+        )
         for level_id, number in model.level_counts().items():
             publish(self.topics.level_count(level_id), payloads.count(number), RETAINED_QOS, True)
 
@@ -214,7 +216,9 @@ class SaymonMirror:
         link = data["entity_type"] == "link"
         if data["change"] == "removed":
             # An empty retained message deletes the retained state of a vanished entity.
-            topic = self.topics.link_state(entity_id) if link else self.topics.object_state(entity_id)
+            topic = (
+                self.topics.link_state(entity_id) if link else self.topics.object_state(entity_id)
+            )
             self._dirty_states.pop(entity_id, None)
             self.transport.publish(topic, b"", RETAINED_QOS, True)
         else:

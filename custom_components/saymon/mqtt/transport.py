@@ -15,12 +15,10 @@ class Transport(Protocol):
     async def async_start(self) -> None:
         """Begin connecting; ``on_connected`` fires after every (re)connect."""
 
-    async def async_stop(self, timeout: float = 5.0) -> None:
+    async def async_stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - bounds the flush
         """Publish the offline status, flush what is queued (bounded by ``timeout``), stop."""
 
-    def publish(
-        self, topic: str, payload: str | bytes, qos: int = 0, retain: bool = False
-    ) -> bool:
+    def publish(self, topic: str, payload: str | bytes, qos: int = 0, retain: bool = False) -> bool:
         """Queue one message without blocking; ``False`` when it had to be dropped."""
 
     def stats(self) -> dict[str, int | float | str | None]:
