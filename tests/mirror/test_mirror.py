@@ -154,6 +154,8 @@ async def test_retained_picture_and_incident_lifecycle(
     }
     assert opened["incident"]["level"] == "Alarm"
     assert not any(m.retain for m in subscriber.messages if m.topic.endswith("/event"))
+    assert all(m.retain for m in subscriber.messages if not m.topic.endswith("/event"))
+    assert {m.qos for m in subscriber.messages} == {1}  # events at the configured QoS 1
     all_valid(subscriber)
 
     # A late subscriber sees the whole retained truth at once.
