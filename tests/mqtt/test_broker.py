@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 import logging
 from pathlib import Path
@@ -26,6 +26,7 @@ from custom_components.saymon.mqtt.broker import (
 )
 from tests.mosquitto import MosquittoBroker, Received, SlowProxy, Subscriber, free_port
 from tests.simulator.tls import write_self_signed
+from tests.util import wait_for as until
 
 STATUS = "saymon/test/status"
 USER = "saymon"
@@ -65,14 +66,6 @@ def make(
     )
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
-
-
 def sequence(messages: list[Received], topic: str) -> list[int]:
     return [int(message.payload) for message in messages if message.topic == topic]
 
@@ -107,6 +100,7 @@ async def test_qos0_qos1_order_and_retain(
         assert broker.publish("saymon/kept", "value", 1, retain=True)
         await subscriber.wait_for(lambda: subscriber.last("saymon/kept") is not None)
         await subscriber.wait_for(lambda: len(subscriber.payloads("saymon/q0")) == 300)
+        await subscriber.wait_for(lambda: len(subscriber.payloads("saymon/q1")) == 300)
         assert sequence(subscriber.messages, "saymon/q0") == list(range(300))
         assert sequence(subscriber.messages, "saymon/q1") == list(range(300))
         by_topic = {m.topic: m for m in subscriber.messages}
@@ -355,14 +349,26 @@ async def test_queue_overflow_drops_the_newest(
         await broker.async_stop()
 
 
-async def test_invalid_messages_are_refused_not_raised(mosquitto: MosquittoBroker) -> None:
+async def test_invalid_messages_are_refused_not_raised(
+    mosquitto: MosquittoBroker, subscriber: Subscriber
+) -> None:
     broker = make(mosquitto.port)
     assert not broker.publish("saymon/+", "x")
     assert not broker.publish("", "x")
     assert not broker.publish("saymon/ok", "x", qos=3)
     assert broker.stats()["dropped_invalid"] == 3
     assert broker.stats()["queued"] == 0
-    await broker.async_stop()  # never started: nothing to join
+    # What only paho can refuse is dropped in the sender thread, which carries on.
+    payload: Any = {"not": "bytes"}
+    assert broker.publish("saymon/bad", payload, 1)
+    assert broker.publish("saymon/ok", "after", 1)
+    await broker.async_start()
+    try:
+        await subscriber.wait_for(lambda: subscriber.payloads("saymon/ok") == [b"after"])
+        assert broker.stats()["dropped_invalid"] == 4
+        assert subscriber.payloads("saymon/bad") == []
+    finally:
+        await broker.async_stop()
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -443,10 +449,6 @@ async def test_tls(tmp_path: Path) -> None:
         assert await async_test_connection(trusted) is None
         unverified = BrokerConfig("127.0.0.1", port, tls=True, verify=False)
         assert await async_test_connection(unverified) is None
-        assert (
-            await async_test_connection(BrokerConfig("localhost", port, tls=True, ca_cert=ca))
-            is None
-        )
         assert await async_test_connection(BrokerConfig("127.0.0.1", port)) == "cannot_connect"
         assert "BEGIN CERTIFICATE" not in repr(trusted)
 

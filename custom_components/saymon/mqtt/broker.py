@@ -137,6 +137,9 @@ class _Counters:
     """Unacknowledged messages put back into the queue after a lost connection."""
     dropped_overflow: int = 0
     dropped_invalid: int = 0
+    """Refused by ``publish`` (event loop)."""
+    unsendable: int = 0
+    """Refused by paho in the sender thread (e.g. payload too large); reported as invalid."""
     connects: int = 0
     disconnects: int = 0
 
@@ -346,7 +349,7 @@ class DedicatedBroker:
             "rejected": counters.rejected,
             "requeued": counters.requeued,
             "dropped_overflow": counters.dropped_overflow,
-            "dropped_invalid": counters.dropped_invalid,
+            "dropped_invalid": counters.dropped_invalid + counters.unsendable,
             "connects": counters.connects,
             "disconnects": counters.disconnects,
             "last_error": self._last_error,
@@ -559,7 +562,7 @@ class DedicatedBroker:
             try:
                 info = client.publish(message.topic, message.payload, message.qos, message.retain)
             except (ValueError, TypeError) as err:
-                counters.dropped_invalid += 1
+                counters.unsendable += 1
                 if not self._invalid_logged:
                     self._invalid_logged = True
                     _LOGGER.error("Dropping an MQTT message to %r: %s", message.topic, err)
@@ -751,10 +754,11 @@ def _ssl_context(config: BrokerConfig, handshake_timeout: float) -> ssl.SSLConte
 
 
 def _bounded_handshake(timeout: float) -> type[ssl.SSLSocket]:
-    """An ``SSLSocket`` whose handshake gives up after ``timeout`` s.
+    """An ``SSLSocket`` whose handshake gives up after ``timeout`` s and then closes itself.
 
     paho runs the handshake with the *keepalive* as socket timeout (60 s by default), which
-    would also hold up ``async_stop`` (it joins the thread) against a silent server.
+    would also hold up ``async_stop`` (it joins the thread) against a silent server; and
+    when the handshake fails (certificate rejected), paho drops the socket unclosed.
     """
 
     class _SSLSocket(ssl.SSLSocket):
@@ -763,8 +767,10 @@ def _bounded_handshake(timeout: float) -> type[ssl.SSLSocket]:
             self.settimeout(timeout)
             try:
                 super().do_handshake(block)
-            finally:
-                self.settimeout(previous)
+            except BaseException:
+                self.close()
+                raise
+            self.settimeout(previous)
 
     return _SSLSocket
 
