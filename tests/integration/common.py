@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -19,6 +20,7 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.scope import default_scope_options
 from tests.simulator import SaymonSimulator
+from tests.util import wait_for
 
 
 def entry_for(
@@ -48,6 +50,19 @@ def entry_for(
     )
 
 
+async def settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Wait until a loaded entry is connected and its first resync is done.
+
+    Tests then start (and end) with no REST or Comet request in flight, so unloading at
+    teardown never cancels one half-way (aiohttp may leave its timeout timer behind then).
+    """
+    await hass.async_block_till_done()
+    if entry.state is ConfigEntryState.LOADED:
+        hub = entry.runtime_data
+        await wait_for(lambda: hub.connected and hub.resyncs >= 1, what="entry settled")
+        await hass.async_block_till_done()
+
+
 async def setup_entry(
     hass: HomeAssistant,
     simulator: SaymonSimulator,
@@ -58,5 +73,5 @@ async def setup_entry(
     entry = entry_for(simulator, options, **data)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await settled(hass, entry)
     return entry

@@ -27,7 +27,7 @@ from tests.simulator import (
 )
 from tests.util import present, wait_for
 
-from .common import setup_entry
+from .common import settled, setup_entry
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
@@ -300,7 +300,7 @@ async def test_options_change_reloads(
 ) -> None:
     entry = hub.entry
     hass.config_entries.async_update_entry(entry, options={**entry.options, "grace_period": 5})
-    await hass.async_block_till_done()
+    await settled(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not hub
     assert entry.runtime_data.grace_period == 5

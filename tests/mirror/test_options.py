@@ -31,7 +31,7 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
-from tests.integration.common import setup_entry
+from tests.integration.common import settled, setup_entry
 from tests.mosquitto import MosquittoBroker, free_port
 from tests.simulator import SaymonSimulator
 from tests.util import wait_for
@@ -113,7 +113,7 @@ async def test_dedicated_broker_is_tested_then_mirrors(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_MQTT_BASE_TOPIC] == "lab/saymon"  # wildcards cleaned
     assert entry.options[CONF_MQTT_QOS] == 1
-    await hass.async_block_till_done()
+    await settled(hass, entry)
     hub: SaymonHub = entry.runtime_data
     mirror = hub.mirror
     assert isinstance(mirror, SaymonMirror)
@@ -130,13 +130,13 @@ async def test_dedicated_broker_is_tested_then_mirrors(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_MQTT_PASSWORD] == PASSWORD
-    await hass.async_block_till_done()
+    await settled(hass, entry)
     flow_id = await open_mqtt_step(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         flow_id, {CONF_MQTT_MODE: MQTT_OFF, **MIRROR}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
+    await settled(hass, entry)
     assert entry.runtime_data.mirror is None
 
 
