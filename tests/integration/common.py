@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -48,6 +50,25 @@ def entry_for(
             **(options or {}),
         },
     )
+
+
+@asynccontextmanager
+async def serving(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> AsyncIterator[SaymonSimulator]:
+    """Run a simulator for a test; unload every SAYMON entry before the simulator stops.
+
+    Fixtures tear down in reverse order, so without this the simulator would vanish under
+    loaded entries, which would then reconnect and resync during Home Assistant's teardown.
+    """
+    async with simulator:
+        try:
+            yield simulator
+        finally:
+            for entry in hass.config_entries.async_entries(DOMAIN):
+                if entry.state is ConfigEntryState.LOADED:
+                    await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done()
 
 
 async def settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:

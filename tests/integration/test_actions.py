@@ -27,14 +27,14 @@ from tests.simulator import (
 )
 from tests.util import present, wait_for
 
-from .common import settled, setup_entry
+from .common import serving, settled, setup_entry
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[SaymonSimulator]:
-    async with SaymonSimulator(objects=30, seed=11) as sim:
+async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
+    async with serving(hass, SaymonSimulator(objects=30, seed=11)) as sim:
         yield sim
 
 

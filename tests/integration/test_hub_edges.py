@@ -16,15 +16,15 @@ from custom_components.saymon.hub import SaymonHub
 from tests.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
 
-from .common import setup_entry
+from .common import serving, setup_entry
 from .test_live import Bus
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[SaymonSimulator]:
-    async with SaymonSimulator(objects=40, seed=9) as sim:
+async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
+    async with serving(hass, SaymonSimulator(objects=40, seed=9)) as sim:
         yield sim
 
 

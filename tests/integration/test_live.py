@@ -30,14 +30,14 @@ from tests.simulator import (
 )
 from tests.util import present, wait_for
 
-from .common import setup_entry
+from .common import serving, setup_entry
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[SaymonSimulator]:
-    async with SaymonSimulator(objects=40, seed=5) as sim:
+async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
+    async with serving(hass, SaymonSimulator(objects=40, seed=5)) as sim:
         yield sim
 
 

@@ -15,14 +15,14 @@ from custom_components.saymon.hub import SaymonHub
 from tests.simulator import SaymonSimulator
 from tests.util import present, wait_for
 
-from .common import entry_for, setup_entry
+from .common import entry_for, serving, setup_entry
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[SaymonSimulator]:
-    async with SaymonSimulator(objects=40, seed=3) as sim:
+async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
+    async with serving(hass, SaymonSimulator(objects=40, seed=3)) as sim:
         yield sim
 
 

@@ -19,7 +19,7 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
-from tests.integration.common import setup_entry
+from tests.integration.common import serving, setup_entry
 from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.mqtt_schema import validate
 from tests.simulator import (
@@ -36,8 +36,8 @@ BASE = "test/saymon"
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[SaymonSimulator]:
-    async with SaymonSimulator(objects=30, seed=21) as sim:
+async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
+    async with serving(hass, SaymonSimulator(objects=30, seed=21)) as sim:
         yield sim
 
 

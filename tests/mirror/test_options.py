@@ -31,7 +31,7 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
-from tests.integration.common import settled, setup_entry
+from tests.integration.common import serving, settled, setup_entry
 from tests.mosquitto import MosquittoBroker, free_port
 from tests.simulator import SaymonSimulator
 from tests.util import wait_for
@@ -41,8 +41,8 @@ USER, PASSWORD = "mirror", "broker-secret-1"
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[SaymonSimulator]:
-    async with SaymonSimulator(objects=15, seed=2) as sim:
+async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
+    async with serving(hass, SaymonSimulator(objects=15, seed=2)) as sim:
         yield sim
 
 

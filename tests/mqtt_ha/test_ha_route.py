@@ -11,7 +11,7 @@ import pytest
 
 from custom_components.saymon.const import CONF_MQTT_MODE, MQTT_HOME_ASSISTANT
 from custom_components.saymon.hub import SaymonHub
-from tests.integration.common import setup_entry
+from tests.integration.common import serving, setup_entry
 from tests.mqtt_schema import validate
 from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import wait_for
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[SaymonSimulator]:
-    async with SaymonSimulator(objects=20, seed=4) as sim:
+async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
+    async with serving(hass, SaymonSimulator(objects=20, seed=4)) as sim:
         yield sim
 
 
