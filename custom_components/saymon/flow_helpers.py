@@ -63,14 +63,8 @@ from .const import (
     SCOPE_ALL,
     SCOPE_SELECTED,
 )
+from .schema_lib import vol
 from .scope import Scope, children_index, default_scope_options, object_path
-
-# Home Assistant 2026 validates forms with probatio and types its flow API with it; older
-# versions use voluptuous. Both spell the schema API the same way.
-try:
-    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # pragma: no cover - taken on Home Assistant before the switch
-    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ broker is tested with a real connection before the options are saved.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
@@ -48,12 +49,7 @@ from .const import (
 from .mqtt.broker import BrokerConfig, async_test_connection
 from .mqtt.mirror import MirrorSettings
 from .mqtt.topics import clean_base, default_base
-
-# Home Assistant 2026 validates forms with probatio; older versions use voluptuous.
-try:
-    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # pragma: no cover - depends on the Home Assistant version
-    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
+from .schema_lib import vol
 
 MIN_QUEUE = 1_000
 MAX_QUEUE = 1_000_000
@@ -209,6 +205,4 @@ class MqttOptionsMixin(OptionsFlow):
 
 def _with_probe_id(config: BrokerConfig) -> BrokerConfig:
     """Test with a client id of its own, so the probe does not kick the running mirror off."""
-    from dataclasses import replace
-
     return replace(config, client_id=f"{config.client_id}-probe" if config.client_id else "")

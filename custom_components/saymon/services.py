@@ -21,12 +21,7 @@ from homeassistant.util.json import JsonValueType
 from .api.errors import SaymonError, SaymonNotFoundError, SaymonPermissionError
 from .const import DOMAIN
 from .hub import SaymonConfigEntry, SaymonHub
-
-# Home Assistant 2026 types its service API with probatio; older versions use voluptuous.
-try:
-    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # pragma: no cover - depends on the Home Assistant version
-    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
+from .schema_lib import vol
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_INCIDENT_ID = "incident_id"
