@@ -109,6 +109,7 @@ class NodeCometServer:
         self._ping_timeout_ms: int | None = None
         self._accept_delay_ms = 0
         self._max_http_buffer_size: int | None = None
+        self._session_check_url: str | None = None
 
     async def __aenter__(self) -> Self:
         """Allow ``async with NodeCometServer() as server`` (start separately)."""
@@ -169,11 +170,14 @@ class NodeCometServer:
         ping_timeout_ms: int | None = None,
         accept_delay_ms: int = 0,
         max_http_buffer_size: int | None = None,
+        session_check_url: str | None = None,
     ) -> None:
         """Launch server.js on free loopback ports and wait until it listens.
 
         ``None`` for the ping settings keeps socket.io's defaults (25 s / 20 s),
-        which is what Comet presumably runs with.
+        which is what Comet presumably runs with. ``session_check_url`` (e.g. the
+        simulator's ``.../node/api/users/current``) also accepts every session id
+        that URL answers with 200 for, given in the ``X-Session-Id`` header.
         """
         if self.running:
             raise NodeCometError("the server is already running")
@@ -182,6 +186,7 @@ class NodeCometServer:
         self._ping_timeout_ms = ping_timeout_ms
         self._accept_delay_ms = accept_delay_ms
         self._max_http_buffer_size = max_http_buffer_size
+        self._session_check_url = session_check_url
         if self._http is None:
             # force_close: a keep-alive connection would go stale on every
             # kill/restart and fail the next control call.
@@ -334,6 +339,33 @@ class NodeCometServer:
             body["room"] = room
         return cast(EmitResult, await self._call("POST", "/emit", body, http_timeout=None))
 
+    async def replay(
+        self,
+        file: Path,
+        *,
+        rate: float | None = None,
+        stamp: bool = False,
+        times: bool = False,
+        room: str | None = None,
+    ) -> dict[str, Any]:
+        """Emit the recorded events of ``file`` (one ``[event, payload]`` JSON array per line).
+
+        Each goes to the room named after its event (or ``room``), in order, as fast as the
+        server can or paced at ``rate`` events/s. ``stamp`` adds ``emitted_at`` (epoch ms) to
+        object payloads; ``times`` returns ``emit_times``, every event's emit time in epoch
+        ms. Also returns ``emitted``, ``recipients`` per room, ``elapsed_ms``, ``rate``,
+        ``started_ms`` and ``finished_ms``; it answers once the last event was emitted.
+        """
+        body: dict[str, Any] = {
+            "file": str(file),
+            "rate": rate,
+            "stamp": stamp,
+            "times": times,
+        }
+        if room is not None:
+            body["room"] = room
+        return cast(dict[str, Any], await self._call("POST", "/replay", body, http_timeout=None))
+
     async def emit_big(self, event: str, nbytes: int, room: str | None = None) -> dict[str, Any]:
         """Emit one event ``{"size": nbytes, "data": "xxx..."}`` with ``nbytes`` of data."""
         body: dict[str, Any] = {"event": event, "bytes": nbytes}
@@ -398,6 +430,8 @@ class NodeCometServer:
             args += ["--ping-timeout", str(self._ping_timeout_ms)]
         if self._max_http_buffer_size is not None:
             args += ["--max-http-buffer-size", str(self._max_http_buffer_size)]
+        if self._session_check_url is not None:
+            args += ["--session-check-url", self._session_check_url]
         if self._verbose:
             args.append("--verbose")
         return args

@@ -15,17 +15,20 @@
 // Usage: node server.js [--port 0] [--control-port 0] [--sessions a,b]
 //          [--sessions-json '["a","b"]']
 //          [--ping-interval ms] [--ping-timeout ms] [--accept-delay ms]
-//          [--max-http-buffer-size bytes] [--verbose] [--exit-on-stdin-close]
+//          [--max-http-buffer-size bytes] [--session-check-url url] [--verbose]
+//          [--exit-on-stdin-close]
 // Every option can also come from the environment (COMET_PORT,
 // COMET_CONTROL_PORT, COMET_SESSIONS, COMET_SESSIONS_JSON, COMET_PING_INTERVAL,
 // COMET_PING_TIMEOUT, COMET_ACCEPT_DELAY, COMET_MAX_HTTP_BUFFER_SIZE,
-// COMET_VERBOSE, COMET_EXIT_ON_STDIN_CLOSE); flags win.
+// COMET_SESSION_CHECK_URL, COMET_VERBOSE, COMET_EXIT_ON_STDIN_CLOSE); flags win.
 // Once both ports listen, exactly one JSON line is written to stdout:
 //   {"port": <socket.io port>, "control_port": <control port>}
 // Nothing else is ever written to stdout; diagnostics go to stderr.
 "use strict";
 
+const fs = require("fs");
 const http = require("http");
+const { performance } = require("perf_hooks");
 const { Server } = require("socket.io");
 
 const HOST = "127.0.0.1"; // loopback only: socket.io 4.5.0 pulls in known-vulnerable parser/ws versions
@@ -42,6 +45,7 @@ function parseArgs(argv) {
     "ping-timeout": "COMET_PING_TIMEOUT",
     "accept-delay": "COMET_ACCEPT_DELAY",
     "max-http-buffer-size": "COMET_MAX_HTTP_BUFFER_SIZE",
+    "session-check-url": "COMET_SESSION_CHECK_URL",
     verbose: "COMET_VERBOSE",
     "exit-on-stdin-close": "COMET_EXIT_ON_STDIN_CLOSE",
   };
@@ -82,6 +86,9 @@ function parseArgs(argv) {
     pingTimeout: int("ping-timeout", 20000),
     acceptDelay: int("accept-delay", 0),
     maxHttpBufferSize: int("max-http-buffer-size", 1e6),
+    // Sessions not in the list are checked against a SAYMON REST URL (the simulator's
+    // GET /node/api/users/current) with the X-Session-Id header: 200 means valid.
+    sessionCheckUrl: opts["session-check-url"] || null,
     verbose: !!opts.verbose && opts.verbose !== "0",
     exitOnStdinClose: !!opts["exit-on-stdin-close"] && opts["exit-on-stdin-close"] !== "0",
   };
@@ -152,9 +159,12 @@ ioHttp.prependListener("request", (req) => {
 // namespace; a bad one yields a CONNECT_ERROR carrying {message, data}.
 io.use((socket, next) => {
   stats.handshakes++;
-  const check = () => {
+  const check = async () => {
     const sessionId = socket.handshake.query.sessionId;
-    if (typeof sessionId === "string" && validSessions.has(sessionId)) {
+    if (
+      typeof sessionId === "string" &&
+      (validSessions.has(sessionId) || (await sessionCheck(sessionId)))
+    ) {
       stats.accepted++;
       next();
       return;
@@ -168,6 +178,24 @@ io.use((socket, next) => {
   if (acceptDelay > 0) setTimeout(check, acceptDelay);
   else check();
 });
+
+// Asks the SAYMON REST API behind --session-check-url whether a session id is valid, so a
+// client that logged in to the simulator is accepted here like by the real Comet.
+function sessionCheck(sessionId) {
+  if (!options.sessionCheckUrl || sessionId === "") return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const req = http.get(
+      options.sessionCheckUrl,
+      { headers: { "X-Session-Id": sessionId }, timeout: 5000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
 
 function topicList(socket) {
   return [...socket.rooms].filter((room) => room !== socket.id).sort();
@@ -369,6 +397,92 @@ function emitBurst({ event, payload, room, count, seq }) {
   });
 }
 
+// Wall-clock milliseconds with sub-millisecond precision (comparable with Python's
+// time.time() on the same host), for latency measurements.
+function epochMs() {
+  return performance.timeOrigin + performance.now();
+}
+
+// Reads a recorded storm: one JSON array [event, payload] per line.
+function loadReplay(file) {
+  const events = [];
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    if (line.trim() === "") continue;
+    const item = JSON.parse(line);
+    if (!Array.isArray(item) || typeof item[0] !== "string" || item.length !== 2) {
+      throw new HttpError(400, "replay lines must be [event, payload]");
+    }
+    events.push(item);
+  }
+  return events;
+}
+
+// Emits recorded events in order, each to the room named after it (or `room`), as fast as
+// possible (setImmediate slices of ~8 ms, like emitBurst) or paced at `rate` events/s.
+// `stamp` adds `emitted_at` (epoch ms) to each object payload; `times` returns every
+// event's emit time, so a receiver can measure latency per event.
+function replay({ events, room, rate, stamp, times }) {
+  return new Promise((resolve) => {
+    const emitTimes = times ? new Array(events.length) : null;
+    // Subscribers per room at the start, e.g. {"state-change": 2}.
+    const recipients = {};
+    for (const [event] of events) {
+      const name = room || event;
+      if (name in recipients) continue;
+      recipients[name] =
+        name === "*" ? io.of("/").sockets.size : (io.of("/").adapter.rooms.get(name) || new Set()).size;
+    }
+    const startedMs = epochMs();
+    const started = process.hrtime.bigint();
+    let i = 0;
+    const emitOne = () => {
+      const [event, payload] = events[i];
+      const now = stamp || emitTimes ? epochMs() : 0;
+      const body =
+        stamp && payload !== null && typeof payload === "object" && !Array.isArray(payload)
+          ? { ...payload, emitted_at: now }
+          : payload;
+      emitter(room || event).emit(event, body);
+      if (emitTimes) emitTimes[i] = now;
+      i++;
+    };
+    const finish = () => {
+      const finishedMs = epochMs();
+      const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+      resolve({
+        emitted: events.length,
+        recipients,
+        elapsed_ms: Math.round(elapsedMs * 1000) / 1000,
+        rate: elapsedMs > 0 ? Math.round((events.length * 1000) / elapsedMs) : null,
+        started_ms: startedMs,
+        finished_ms: finishedMs,
+        emit_times: emitTimes,
+      });
+    };
+    const fast = () => {
+      const sliceEnd = Date.now() + 8;
+      while (i < events.length) {
+        emitOne();
+        if ((i & 0xff) === 0 && Date.now() >= sliceEnd) break;
+      }
+      if (i < events.length) setImmediate(fast);
+      else finish();
+    };
+    const paced = () => {
+      const due = Math.min(events.length, Math.floor(((epochMs() - startedMs) * rate) / 1000) + 1);
+      while (i < due) emitOne();
+      if (i < events.length) {
+        setTimeout(paced, Math.max(0, (i * 1000) / rate - (epochMs() - startedMs)));
+      } else {
+        finish();
+      }
+    };
+    if (events.length === 0) finish();
+    else if (rate) paced();
+    else fast();
+  });
+}
+
 // ---------------------------------------------------------------- control HTTP API
 
 class HttpError extends Error {
@@ -449,6 +563,28 @@ const routes = {
       room: body.room === undefined || body.room === null ? event : stringField(body, "room"),
       count: intField(body, "count", 1),
       seq: !!body.seq,
+    });
+  },
+
+  "POST /replay": async (body) => {
+    const file = stringField(body, "file");
+    const rate = body.rate === undefined || body.rate === null ? null : body.rate;
+    if (rate !== null && (typeof rate !== "number" || !(rate > 0))) {
+      throw new HttpError(400, "rate must be a positive number or null");
+    }
+    let events;
+    try {
+      events = loadReplay(file);
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new HttpError(400, `cannot read ${file}: ${err.message}`);
+    }
+    return replay({
+      events,
+      room: body.room === undefined || body.room === null ? null : stringField(body, "room"),
+      rate,
+      stamp: !!body.stamp,
+      times: !!body.times,
     });
   },
 
