@@ -42,7 +42,9 @@ class SaymonEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Listen for this entity's updates and for availability changes."""
         await super().async_added_to_hass()
-        for signal in (self.update_signal, self.hub.signal_availability):
+        # dict.fromkeys: the event entity's update signal *is* the availability signal, and
+        # connecting one method twice to one signal makes the second removal warn.
+        for signal in dict.fromkeys((self.update_signal, self.hub.signal_availability)):
             self.async_on_remove(
                 async_dispatcher_connect(self.hass, signal, self.async_write_ha_state)
             )

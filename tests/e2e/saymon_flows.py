@@ -1,0 +1,99 @@
+"""SAYMON's config and options flows driven through Home Assistant's REST API, as the UI does.
+
+Shared by the end-to-end test and ``scripts/develop``: every step posts exactly what the
+frontend would post for the forms in ``custom_components/saymon/strings.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .hass_process import HassClient, HassError
+
+FLOW = "/api/config/config_entries/flow"
+OPTIONS_FLOW = "/api/config/config_entries/options/flow"
+
+
+def _expect(result: dict[str, Any], kind: str, step: str | None = None) -> dict[str, Any]:
+    """Check a flow answer's type (and step); the error names what came instead."""
+    if result.get("type") != kind or (step is not None and result.get("step_id") != step):
+        raise HassError(
+            f"expected {kind} {step or ''}, got {result.get('type')} {result.get('step_id')}: "
+            f"errors={result.get('errors')} reason={result.get('reason')}"
+        )
+    return result
+
+
+async def add_saymon_entry(
+    client: HassClient,
+    *,
+    url: str,
+    comet: str,
+    username: str,
+    password: str,
+    scope: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Add SAYMON: address form, credentials menu (password), scope form; returns the entry.
+
+    ``scope`` is the scope form's answer (default: all objects, no links).
+    """
+    result = await client.post(FLOW, {"handler": "saymon", "show_advanced_options": False})
+    flow_id = _expect(result, "form", "user")["flow_id"]
+    step = f"{FLOW}/{flow_id}"
+    result = await client.post(step, {"url": url, "comet": comet, "verify_ssl": True})
+    menu = _expect(result, "menu", "auth")
+    if "password" not in menu["menu_options"]:
+        raise HassError(f"no password option in {menu['menu_options']}")
+    _expect(await client.post(step, {"next_step_id": "password"}), "form", "password")
+    result = await client.post(step, {"username": username, "password": password})
+    _expect(result, "form", "scope")
+    result = await client.post(step, scope or {"scope": "all", "links": False})
+    entry: dict[str, Any] = _expect(result, "create_entry")["result"]
+    return entry
+
+
+async def enable_mqtt_mirror(
+    client: HassClient,
+    entry_id: str,
+    *,
+    host: str,
+    port: int,
+    base_topic: str,
+    qos: int = 1,
+) -> dict[str, Any]:
+    """Options -> MQTT mirror -> dedicated broker (plain TCP, MQTT 3.1.1); returns the options."""
+    result = await client.post(OPTIONS_FLOW, {"handler": entry_id})
+    flow_id = _expect(result, "menu", "init")["flow_id"]
+    step = f"{OPTIONS_FLOW}/{flow_id}"
+    _expect(await client.post(step, {"next_step_id": "mqtt"}), "form", "mqtt")
+    result = await client.post(
+        step,
+        {
+            "mqtt_mode": "broker",
+            "mqtt_base_topic": base_topic,
+            "mqtt_qos": str(qos),
+            "mqtt_retain": True,
+            "mqtt_queue_size": 100_000,
+        },
+    )
+    _expect(result, "form", "mqtt_broker")
+    result = await client.post(
+        step,
+        {
+            "mqtt_host": host,
+            "mqtt_port": port,
+            "mqtt_tls": False,
+            "mqtt_verify": True,
+            "mqtt_protocol": "3.1.1",
+        },
+    )
+    options: dict[str, Any] = _expect(result, "create_entry").get("data") or {}
+    return options
+
+
+async def saymon_entries(client: HassClient) -> list[dict[str, Any]]:
+    """The SAYMON config entries (entry_id, state, title, ...)."""
+    entries: list[dict[str, Any]] = await client.get(
+        "/api/config/config_entries/entry?domain=saymon"
+    )
+    return entries
