@@ -102,6 +102,11 @@ class SaymonProblemSensor(SaymonObjectEntity, BinarySensorEntity):
     entity_description: SaymonObjectBinaryDescription
 
     @property
+    def update_signal(self) -> str:
+        """Only this object's incident changes (not its state changes)."""
+        return self.hub.signal_problem(self.target_id)
+
+    @property
     def is_on(self) -> bool:
         """Read from the model's active incidents."""
         return self.entity_description.value_fn(self.hub, self.target_id)

@@ -161,8 +161,16 @@ class SaymonHub:
         return f"{DOMAIN}_{self.entry.entry_id}_availability"
 
     def signal_entity(self, entity_id: str) -> str:
-        """Signal for the entities of one object or link."""
+        """Signal for the state entities of one object or link (its state changed)."""
         return f"{DOMAIN}_{self.entry.entry_id}_entity_{entity_id}"
+
+    def signal_problem(self, entity_id: str) -> str:
+        """Signal for the problem entity of one object (its incidents changed).
+
+        Kept apart from :meth:`signal_entity` so that a state change does not re-render the
+        problem sensor and an incident does not re-render the state sensor.
+        """
+        return f"{DOMAIN}_{self.entry.entry_id}_problem_{entity_id}"
 
     def _mark(self, signal: str) -> None:
         """Coalesce entity updates: each signal is sent at most once per loop iteration."""
@@ -664,7 +672,7 @@ class SaymonHub:
             self._fire(EVENT_STATE_CHANGED, self._state_event_data(change, replayed))
         elif isinstance(change, IncidentChanged):
             if change.incident.entity_id is not None:
-                self._mark(self.signal_entity(change.incident.entity_id))
+                self._mark(self.signal_problem(change.incident.entity_id))
             self._mark(self.signal_server)
             data = self.incident_event_data(change, replayed)
             self._fire(EVENT_INCIDENT, data)

@@ -29,11 +29,24 @@ def state_key(model: SaymonModel, state_id: str | None) -> str | None:
     return BUILTIN_STATE_KEYS.get(state_id) or model.state_name(state_id)
 
 
+_options_cache: tuple[object, int, list[str]] | None = None
+
+
 def state_options(model: SaymonModel) -> list[str]:
-    """Return every value the state sensor can take (built-ins first, then custom states)."""
+    """Return every value the state sensor can take (built-ins first, then custom states).
+
+    Home Assistant asks for the options on every state write; the list is rebuilt only when
+    the model's state table is another one (a snapshot replaces it) or changed size.
+    """
+    global _options_cache  # noqa: PLW0603 - one small cache for every entry
+    states = model.states
+    cached = _options_cache
+    if cached is not None and cached[0] is states and cached[1] == len(states):
+        return cached[2]
     options = list(BUILTIN_STATE_KEYS.values())
-    for state_id in model.states:
+    for state_id in states:
         key = state_key(model, state_id)
         if key is not None and key not in options:
             options.append(key)
+    _options_cache = (states, len(states), options)
     return options

@@ -20,7 +20,10 @@ reconnection *off* and supervises the connection itself:
 * polling responses may hold many packets (python-engineio aborts beyond 16 by default);
 * incoming events are not run as one task each: python-engineio's per-message task is
   replaced by inline dispatch into one bounded queue drained in order by one worker;
-* ``handle_sigint=False``, so constructing a client never takes over the process's SIGINT.
+* ``handle_sigint=False``, so constructing a client never takes over the process's SIGINT;
+* packets are decoded with orjson (several times faster than the standard library with
+  python-engineio's integer guard), falling back to python-engineio's own JSON module for
+  anything orjson refuses.
 
 The client never logs or raises the session id.
 """
@@ -42,7 +45,9 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import engineio
+from engineio import json as engineio_json
 from engineio.payload import Payload
+import orjson
 import socketio
 import socketio.exceptions
 
@@ -175,6 +180,37 @@ class CometStats:
         }
 
 
+class _FastJson:
+    """The JSON "module" handed to python-socketio: orjson, with python-engineio's as fallback.
+
+    python-socketio installs it on its packet classes, i.e. for the whole process; the
+    fallback keeps every input the default module accepts working the same way (e.g. integers
+    beyond 64 bits, ``NaN``), so another Socket.IO user in the process sees no difference.
+    """
+
+    @staticmethod
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON text."""
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return engineio_json.loads(text, **kwargs)
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        """Serialise to compact JSON text."""
+        try:
+            return orjson.dumps(obj).decode()
+        except TypeError:
+            return str(engineio_json.dumps(obj, **kwargs))
+
+
+_RESERVED_EVENTS: Final = frozenset(
+    {"connect", "connect_error", "disconnect", "__disconnect_final"}
+)
+"""python-socketio's own event names: never taken by the fast path."""
+
+
 class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
     """Engine.IO client that hands each message to Socket.IO without a task per message.
 
@@ -183,10 +219,49 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
     inline in the read loop is cheap, keeps order and gives TCP backpressure for free.
     """
 
+    fast_event: Callable[..., None] | None = None
+    """Receives plain events directly (see :meth:`_fast_path`)."""
+    socketio_client: socketio.AsyncClient | None = None
+
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "message":
+            if self._fast_path(args[0] if args else None):
+                return None
             kwargs["run_async"] = False
         return await super()._trigger_event(event, *args, **kwargs)
+
+    def _fast_path(self, data: Any) -> bool:
+        """Deliver a plain event without python-socketio; ``False``: not one, use the library.
+
+        A Socket.IO EVENT for the default namespace without an acknowledgement id is the text
+        ``2["name",...]``. Decoding it here skips python-socketio's packet object, handler
+        lookup and coroutine check: about a fifth of the CPU per event in a storm. Anything
+        else (connects, errors, acks, binary events and their attachments, other namespaces,
+        reserved names, JSON that orjson refuses) goes the library's way.
+        """
+        fast = self.fast_event
+        sio = self.socketio_client
+        if (
+            fast is None
+            or sio is None
+            or not isinstance(data, str)
+            or not data.startswith("2[")
+            or getattr(sio, "_binary_packet", None) is not None  # attachments pending
+        ):
+            return False
+        try:
+            decoded = orjson.loads(data[1:])
+        except orjson.JSONDecodeError:
+            return False
+        if not (
+            isinstance(decoded, list)
+            and decoded
+            and isinstance(decoded[0], str)
+            and decoded[0] not in _RESERVED_EVENTS
+        ):
+            return False
+        fast(*decoded)
+        return True
 
 
 class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
@@ -444,10 +519,13 @@ class CometClient:
             ssl_verify=self._ssl is not False,
             request_timeout=self._connect_timeout,
             websocket_extra_options=self._websocket_options(),
+            json=_FastJson,
         )
         sio.on("connect_error", self._handle_connect_error)
         sio.on("disconnect", self._handle_disconnect)
         sio.on("*", self._handle_message)
+        sio.eio.fast_event = self._handle_message
+        sio.eio.socketio_client = sio
         return sio
 
     def _websocket_options(self) -> dict[str, Any]:
