@@ -11,7 +11,7 @@ pytest, with the SAYMON integration loaded from this checkout.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 import contextlib
 from contextlib import asynccontextmanager
 import json
@@ -74,11 +74,32 @@ def work_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="saymon-bench-"))
 
 
-async def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> bool:
-    """Poll ``predicate()`` until true; ``False`` (not an exception) after ``timeout`` s."""
+async def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.02,
+    *,
+    progress: Callable[[], object] | None = None,
+    stall: float = 20.0,
+) -> bool:
+    """Poll ``predicate()`` until true; ``False`` (not an exception) after ``timeout`` s.
+
+    With ``progress``, also give up once its value has not changed for ``stall`` s.
+    """
     deadline = time.monotonic() + timeout
+    last = progress() if progress is not None else None
+    moved = time.monotonic()
     while not predicate():
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if progress is not None:
+            value = progress()
+            if value != last:
+                last, moved = value, now
+            elif now - moved > stall:
+                _LOGGER.warning("no progress for %.0f s waiting for %s", stall, what)
+                return False
+        if now > deadline:
             _LOGGER.warning("timed out after %.0f s waiting for %s", timeout, what)
             return False
         await asyncio.sleep(interval)

@@ -141,6 +141,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 timeout=max(120.0, duration * 6),
                 what="every storm event applied",
                 interval=0.005,
+                progress=lambda: _applied(hub),
             )
             applied_ms = epoch_ms()
             cpu = time.process_time() - cpu0
@@ -245,7 +246,11 @@ async def _replay_and_wait(
     applied0 = _applied(hub)
     result = await node.replay(storm.path)
     ok = await wait_until(
-        lambda: _applied(hub) - applied0 >= storm.events, timeout, "calibration", 0.005
+        lambda: _applied(hub) - applied0 >= storm.events,
+        timeout,
+        "calibration",
+        0.005,
+        progress=lambda: _applied(hub),
     )
     seconds = (epoch_ms() - float(result["started_ms"])) / 1000
     await hass.async_block_till_done()
