@@ -6,6 +6,9 @@ frontend would post for the forms in ``custom_components/saymon/strings.json``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from typing import Any
 
 from .hass_process import HassClient, HassError
@@ -97,3 +100,25 @@ async def saymon_entries(client: HassClient) -> list[dict[str, Any]]:
         "/api/config/config_entries/entry?domain=saymon"
     )
     return entries
+
+
+async def wait_settled(client: HassClient, entry_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait until the entry is loaded, connected to Comet and done with its first resync.
+
+    Read from the entry's diagnostics (``/api/diagnostics/config_entry/<id>``, what *Download
+    diagnostics* returns). Until the first resync has read SAYMON after subscribing, a change
+    made in SAYMON may reach Home Assistant only with the next event. Returns the hub's part.
+    """
+    deadline = time.monotonic() + timeout
+    hub: dict[str, Any] = {}
+    while True:
+        states = {e["entry_id"]: e["state"] for e in await saymon_entries(client)}
+        if states.get(entry_id) == "loaded":
+            with contextlib.suppress(HassError):  # not loaded again yet (a reload in progress)
+                diagnostics = await client.get(f"/api/diagnostics/config_entry/{entry_id}")
+                hub = diagnostics["data"]["hub"]
+                if hub["connected"] and hub["resyncs"] >= 1:
+                    return hub
+        if time.monotonic() > deadline:
+            raise HassError(f"entry {entry_id} not settled after {timeout} s: {states} {hub}")
+        await asyncio.sleep(0.05)

@@ -12,12 +12,13 @@ which keeps the test around half a minute: starting ``hass`` is the expensive pa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
 import re
+import time
 from typing import Any
 
 import aiohttp
@@ -36,7 +37,7 @@ from tests.simulator.catalog import (
 from tests.util import wait_for
 
 from .hass_process import HassClient, HassProcess, HassWebSocket, Owner, onboard
-from .saymon_flows import add_saymon_entry, enable_mqtt_mirror, saymon_entries
+from .saymon_flows import add_saymon_entry, enable_mqtt_mirror, saymon_entries, wait_settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -163,6 +164,18 @@ async def eventually(
         raise AssertionError(f"{err}; seen: {show()!r}") from None
 
 
+async def poll[T](fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str) -> T:
+    """Fetch until ``done`` accepts the value (up to :data:`LIVE` s); return that value."""
+    deadline = time.monotonic() + LIVE
+    while True:
+        value = await fetch()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {LIVE} s waiting for {what}; last: {value!r}")
+        await asyncio.sleep(0.05)
+
+
 def mqtt_json(subscriber: Subscriber, topic: str) -> list[Any]:
     """Every payload on ``topic``, decoded and validated against the mirror's JSON Schema."""
     return [validate(topic, payload) for payload in subscriber.payloads(topic)]
@@ -242,6 +255,8 @@ async def _scenario(
         )
         entry_id = entry["entry_id"]
         assert entry["state"] == "loaded"
+        await wait_settled(client, entry_id)
+        # the flow's own check logged out again: only the entry's session is left
         assert sim.accounts.sessions.keys() == {s.session_id for s in sim.sockets()}
 
         # -- the MQTT mirror, through the options flow ---------------------------------------
@@ -252,14 +267,9 @@ async def _scenario(
             lambda: mqtt.retained(f"{BASE_TOPIC}/status") == b"online", LIVE, "mirror online"
         )
 
-        async def entry_state() -> str:
-            return str((await saymon_entries(client))[0]["state"])
-
-        for _ in range(200):  # the options change reloads the entry
-            if await entry_state() == "loaded":
-                break
-            await asyncio.sleep(0.05)
-        assert await entry_state() == "loaded"
+        # the options change reloads the entry
+        hub = await wait_settled(client, entry_id)
+        assert hub["mqtt"] is not None
 
         # -- devices and entities -------------------------------------------------------------
         registry = await Registry.read(ws)
@@ -425,11 +435,11 @@ async def _scenario(
             }
             return found
 
-        for _ in range(100):
-            if f"saymon_{incident.id}" in await notifications():
-                break
-            await asyncio.sleep(0.05)
-        note = (await notifications())[f"saymon_{incident.id}"]
+        note = (
+            await poll(
+                notifications, lambda found: f"saymon_{incident.id}" in found, "a notification"
+            )
+        )[f"saymon_{incident.id}"]
         assert note["title"] == f"SAYMON Alarm: {model.objects[first].name}"
         assert note["message"] == incident.text
         # blueprint: the light flashes while the Alarm is open
@@ -453,11 +463,10 @@ async def _scenario(
         await sim.set_state(second, STATE_OVERLOADED)
         warning = model.incidents.open_for((ENTITY_OBJECT, second))
         assert warning is not None
-        for _ in range(100):
-            if f"saymon_{warning.id}" in await notifications():
-                break
-            await asyncio.sleep(0.05)
-        assert (await notifications())[f"saymon_{warning.id}"]["title"] == (
+        found = await poll(
+            notifications, lambda found: f"saymon_{warning.id}" in found, "a notification"
+        )
+        assert found[f"saymon_{warning.id}"]["title"] == (
             f"SAYMON Warning: {model.objects[second].name}"
         )
         await client.call_service("input_button", "press", {"entity_id": BUTTON})
@@ -523,12 +532,7 @@ async def _scenario(
     await client.wait_running()
     observed = Observed()
     async with connected(session, hass, token, observed) as ws:
-        for _ in range(200):
-            if await entry_state() == "loaded":
-                break
-            await asyncio.sleep(0.05)
-        assert await entry_state() == "loaded"
-        await sim.wait_for_sockets(1)
+        await wait_settled(client, entry_id)
         await wait_for(lambda: len(sim.sockets()) == 1, LIVE, "one Comet socket")
         (current_session,) = {s.session_id for s in sim.sockets()}
         assert current_session not in sessions_before_restart
