@@ -140,6 +140,10 @@ class SaymonHub:
         self._down_logged = False
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.Handle | None = None
+        self._device_ids: dict[str, str] = {}
+        self._problem_marked: dict[str, bool] = {}
+        """Problem value last signalled per object (the sensor reads the model when told)."""
+        """Device id per object in scope, filled on first use, emptied when devices change."""
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
         self._incident_listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -600,6 +604,7 @@ class SaymonHub:
 
     def sync_devices(self) -> None:
         """Make the device registry mirror SAYMON's tree for the objects in scope."""
+        self._device_ids.clear()
         registry = dr.async_get(self.hass)
         entry_id = self.entry.entry_id
         registry.async_get_or_create(
@@ -636,8 +641,13 @@ class SaymonHub:
         """Home Assistant device id of an object in scope."""
         if object_id is None or object_id not in self.objects_in_scope:
             return None
+        if (cached := self._device_ids.get(object_id)) is not None:
+            return cached  # every event names its device: no registry lookup per event
         device = self.device(self.object_identifier(object_id))
-        return device.id if device is not None else None
+        if device is None:
+            return None
+        self._device_ids[object_id] = device.id
+        return device.id
 
     def device(self, identifier: tuple[str, str]) -> dr.DeviceEntry | None:
         """Look up this entry's device by a SAYMON identifier."""
@@ -671,8 +681,14 @@ class SaymonHub:
             self._mark(self.signal_entity(change.entity_id))
             self._fire(EVENT_STATE_CHANGED, self._state_event_data(change, replayed))
         elif isinstance(change, IncidentChanged):
-            if change.incident.entity_id is not None:
-                self._mark(self.signal_problem(change.incident.entity_id))
+            entity_id = change.incident.entity_id
+            if entity_id is not None:
+                # The problem sensor shows only whether the object has an incident: most
+                # incident changes (updates, a second incident) leave it as it is.
+                problem = self.model.has_incident(entity_id)
+                if self._problem_marked.get(entity_id) is not problem:
+                    self._problem_marked[entity_id] = problem
+                    self._mark(self.signal_problem(entity_id))
             self._mark(self.signal_server)
             data = self.incident_event_data(change, replayed)
             self._fire(EVENT_INCIDENT, data)
