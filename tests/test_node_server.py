@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+import json
+from pathlib import Path
 from typing import Any
 import urllib.parse
 
+from aiohttp import web
 import pytest
 import socketio
+import socketio.exceptions
 
 from tests.node_comet import NodeCometError, NodeCometServer
 
@@ -296,3 +300,81 @@ async def test_control_errors_and_stop_is_idempotent() -> None:
     finally:
         await server.stop()
         await server.stop()
+
+
+async def test_replay_in_order_paced_and_stamped(
+    comet: NodeCometServer, probes: list[Probe], tmp_path: Path
+) -> None:
+    """POST /replay emits a recorded storm in order, fast or paced, with emit times."""
+    probe = Probe(("state-change", "incidents"))
+    probes.append(probe)
+    await probe.connect(comet)
+    lines = [
+        ["state-change", {"id": f"o{i}", "state_id": 3 + i % 3, "type": 1}] for i in range(4)
+    ] + [["incidents", {"changeType": 1, "payload": {"id": "i1"}}]]
+    storm = tmp_path / "storm.ndjson"
+    storm.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    fast = await comet.replay(storm)
+    assert fast["emitted"] == 5
+    assert fast["recipients"] == {"state-change": 1, "incidents": 1}
+    assert fast["emit_times"] is None
+    await wait_for(lambda: len(probe.events) == 5)
+    assert probe.events == [payload for _, payload in lines]
+
+    paced = await comet.replay(storm, rate=100, stamp=True, times=True)
+    times = paced["emit_times"]
+    assert len(times) == 5
+    assert times == sorted(times)
+    assert times[-1] - times[0] >= 35  # 5 events at 100/s: 40 ms from the first to the last
+    await wait_for(lambda: len(probe.events) == 10)
+    stamped = probe.events[5:]
+    assert [e["emitted_at"] for e in stamped] == pytest.approx(times, abs=1)
+    assert [{k: v for k, v in e.items() if k != "emitted_at"} for e in stamped] == [
+        payload for _, payload in lines
+    ]
+
+    storm.write_text('{"not": "a pair"}\n')
+    with pytest.raises(NodeCometError, match="400"):
+        await comet.replay(storm)
+    with pytest.raises(NodeCometError, match="400"):
+        await comet.replay(tmp_path / "missing.ndjson")
+
+
+async def test_session_check_url(socket_enabled: None) -> None:
+    """With --session-check-url, a session the REST API accepts is accepted too."""
+    checked: list[str] = []
+
+    async def current_user(request: web.Request) -> web.Response:
+        session = request.headers.get("X-Session-Id", "")
+        checked.append(session)
+        return web.json_response({}, status=200 if session == "from-rest" else 401)
+
+    app = web.Application()
+    app.router.add_get("/node/api/users/current", current_user)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = NodeCometServer()
+    try:
+        await server.start(
+            sessions=["listed"], session_check_url=f"http://127.0.0.1:{port}/node/api/users/current"
+        )
+        for session, accepted in (("listed", True), ("from-rest", True), ("unknown", False)):
+            sio = new_client()
+            url = f"{server.url}/?{urllib.parse.urlencode({'sessionId': session})}"
+            try:
+                if accepted:
+                    await sio.connect(url, wait_timeout=5)
+                    assert sio.connected
+                else:
+                    with pytest.raises(socketio.exceptions.ConnectionError):
+                        await sio.connect(url, wait_timeout=5)
+            finally:
+                await sio.shutdown()
+        assert checked == ["from-rest", "unknown"]  # listed sessions need no REST call
+    finally:
+        await server.stop()
+        await runner.cleanup()
