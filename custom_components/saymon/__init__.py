@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from homeassistant.const import CONF_VERIFY_SSL, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import CONF_VERIFY_SSL, EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
@@ -41,6 +41,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bo
         # while the hub still exists.
         entry.async_on_unload(mirror.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+    async def _async_ha_stop(_event: Event) -> None:
+        """Home Assistant unloads no entry when it stops: log out and close connections now.
+
+        Otherwise every restart would leave a SAYMON session behind until it expires.
+        """
+        if hub.mirror is not None:
+            await hub.mirror.async_stop()
+        await hub.async_shutdown()
+
+    # A plain listener (not listen_once): removing it on a later unload is always valid.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_ha_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

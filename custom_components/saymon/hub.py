@@ -230,7 +230,13 @@ class SaymonHub:
         self._start_outage_timers()
 
     async def async_shutdown(self) -> None:
-        """Stop Comet, timers and pending work; log out of SAYMON."""
+        """Stop Comet, timers and pending work; log out of SAYMON.
+
+        Runs when the entry unloads and when Home Assistant stops (which unloads nothing), so
+        a second call does nothing.
+        """
+        if self._shutting_down:
+            return
         self._shutting_down = True
         for cancel in (
             self._grace_timer,

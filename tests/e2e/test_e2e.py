@@ -525,17 +525,21 @@ async def _scenario(
         assert sorted(opened) == sorted([incident.id, warning.id])
 
     # -- restart Home Assistant: same entities, no duplicates -----------------------------------
-    # Home Assistant does not unload entries when it stops, so the stopped process's SAYMON
-    # session is not logged out (SAYMON expires it); only that one may outlive the removal.
-    sessions_before_restart = set(sim.accounts.sessions)
-    await hass.restart()
+    # Home Assistant unloads no entry when it stops; the integration closes Comet and logs out
+    # on the stop event itself, so a restart leaves no SAYMON session behind.
+    (session_before_restart,) = {s.session_id for s in sim.sockets()}
+    assert session_before_restart in sim.accounts.sessions
+    assert await hass.stop() == 0
+    assert sim.sockets() == [], "Comet still connected after Home Assistant stopped"
+    assert session_before_restart not in sim.accounts.sessions, "stopping did not log out"
+    await hass.start()
     await client.wait_running()
     observed = Observed()
     async with connected(session, hass, token, observed) as ws:
         await wait_settled(client, entry_id)
         await wait_for(lambda: len(sim.sockets()) == 1, LIVE, "one Comet socket")
         (current_session,) = {s.session_id for s in sim.sockets()}
-        assert current_session not in sessions_before_restart
+        assert current_session != session_before_restart
         after = await Registry.read(ws)
         assert after.snapshot() == before
         assert len(after.entities) == len({e["unique_id"] for e in after.entities})
@@ -568,7 +572,7 @@ async def _scenario(
         )
         await wait_for(lambda: sim.sockets() == [], LIVE, "Comet socket closed")
         assert current_session not in sim.accounts.sessions, "the session was not logged out"
-        assert set(sim.accounts.sessions) <= sessions_before_restart
+        assert sim.accounts.sessions == {}, "a SAYMON session outlived the entry"
         await mqtt.wait_for(
             lambda: mqtt.retained(f"{BASE_TOPIC}/status") == b"offline", LIVE, "mirror offline"
         )

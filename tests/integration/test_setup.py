@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import threading
 
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
@@ -113,6 +114,29 @@ async def test_rejected_credentials_start_reauth(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+
+
+async def test_home_assistant_stop_logs_out(
+    hass: HomeAssistant, simulator: SaymonSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Home Assistant unloads nothing when it stops; the entry closes Comet and logs out itself."""
+    entry = await setup_entry(hass, simulator)
+    hub: SaymonHub = entry.runtime_data
+    await simulator.wait_for_sockets(1)
+    (session_id,) = {s.session_id for s in simulator.sockets()}
+    assert session_id in simulator.accounts.sessions
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    await wait_for(lambda: simulator.sockets() == [], what="Comet socket closed")
+    assert session_id not in simulator.accounts.sessions
+    assert hub.rest.session_id is None
+    assert "lost" not in caplog.text  # stopping is not a lost connection
+    # The entry unloads later (here, or never in a real stop): nothing is closed twice.
+    logins = hub.rest.logins
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hub.rest.logins == logins
+    assert "Error" not in caplog.text
 
 
 async def test_unload_leaves_nothing_running(

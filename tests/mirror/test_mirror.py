@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 import pytest
 
@@ -59,6 +60,10 @@ async def subscriber(broker: MosquittoBroker) -> AsyncIterator[Subscriber]:
         yield sub
     finally:
         await sub.close()
+
+
+HA_EXECUTORS = ("SyncWorker", "ImportExecutor")
+"""Home Assistant's own executor threads, started on first use; not ours to stop."""
 
 
 def mirror_options(broker: MosquittoBroker, **extra: Any) -> dict[str, Any]:
@@ -262,5 +267,23 @@ async def test_unload_publishes_offline_and_stops_threads(
     assert await hass.config_entries.async_unload(hub.entry.entry_id)
     await subscriber.wait_for(lambda: latest(subscriber, f"{BASE}/status") == "offline")
     leftover = {t.name for t in threading.enumerate()} - before
-    assert [name for name in leftover if not name.startswith("SyncWorker")] == []
+    assert [name for name in leftover if not name.startswith(HA_EXECUTORS)] == []
     assert present(hub.diagnostics()["mqtt"])["transport"]["connects"] >= 1
+
+
+async def test_home_assistant_stop_publishes_offline_and_stops_threads(
+    hass: HomeAssistant, simulator: SaymonSimulator, broker: MosquittoBroker, subscriber: Subscriber
+) -> None:
+    """Home Assistant unloads nothing on stop: the mirror says offline and joins its thread."""
+    import threading
+
+    before = {t.name for t in threading.enumerate()}
+    hub = await start(hass, simulator, broker)
+    await wait_for(lambda: mirror(hub).transport.connected, what="broker")
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    await subscriber.wait_for(lambda: latest(subscriber, f"{BASE}/status") == "offline")
+    leftover = {t.name for t in threading.enumerate()} - before
+    assert [name for name in leftover if not name.startswith(HA_EXECUTORS)] == []
+    # The later unload finds everything closed already.
+    assert await hass.config_entries.async_unload(hub.entry.entry_id)

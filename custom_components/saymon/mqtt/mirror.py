@@ -128,6 +128,7 @@ class SaymonMirror:
         self._counts_dirty = False
         self._flush_scheduled = False
         self._unsubscribe: Callable[[], None] | None = None
+        self._stopped = False
         self.snapshots = 0
 
     async def async_start(self) -> None:
@@ -136,7 +137,13 @@ class SaymonMirror:
         await self.transport.async_start()
 
     async def async_stop(self) -> None:
-        """Stop following the hub; the transport publishes ``offline`` and stops."""
+        """Stop following the hub; the transport publishes ``offline`` and stops.
+
+        Runs when the entry unloads and when Home Assistant stops; a second call does nothing.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
