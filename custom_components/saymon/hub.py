@@ -28,7 +28,12 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 
 from .api.comet import CometClient, Subscription
-from .api.errors import SaymonError, SaymonInvalidCredentialsError
+from .api.errors import (
+    SaymonConnectionError,
+    SaymonError,
+    SaymonInvalidCredentialsError,
+    SaymonNotFoundError,
+)
 from .api.events import (
     TOPIC_INCIDENT_COUNT,
     TOPIC_INCIDENTS,
@@ -76,6 +81,8 @@ OBJECT_FIELDS = ("name", "parent_id", "class_id", "state_id", "tags", "last_stat
 TOPICS = (TOPIC_INCIDENTS, TOPIC_INCIDENT_COUNT, TOPIC_STATE_CHANGE, TOPIC_MODEL_CHANGED)
 RESYNC_RETRY_MAX = 300.0
 COUNT_CHECK_DELAY = 5.0
+SUBSCRIBE_SETTLE = 0.5
+"""Seconds between a Comet (re)connect and the resync it triggers."""
 
 type SaymonConfigEntry = ConfigEntry[SaymonHub]
 
@@ -265,12 +272,13 @@ class SaymonHub:
     async def _fetch_snapshot(self) -> Snapshot:
         rest = self.rest
         await rest.ensure_session()
-        objects, states, levels, classes, incidents = await asyncio.gather(
+        objects, states, levels, classes, incidents, history = await asyncio.gather(
             rest.objects(fields=OBJECT_FIELDS),
             rest.states(),
             rest.incident_levels(),
             rest.classes(),
             rest.incidents(),
+            self._incident_history(),
         )
         links = await rest.links() if self.scope.links else []
         return Snapshot(
@@ -280,7 +288,22 @@ class SaymonHub:
             levels=index_by_id(levels),
             classes=index_by_id(classes),
             incidents=active_only(index_by_id(incidents)),
+            history=history,
         )
+
+    async def _incident_history(self) -> list[Incident] | None:
+        """Incidents closed since the last snapshot; ``None`` when SAYMON does not tell.
+
+        Only the history shows incidents that opened and closed while Comet was down. A
+        SAYMON without it (or a user not allowed to read it) still resyncs, without them.
+        """
+        try:
+            return await self.rest.incident_history(since=self.model.history_mark)
+        except (SaymonConnectionError, SaymonInvalidCredentialsError):
+            raise  # the resync as a whole fails and is retried
+        except SaymonError as err:
+            _LOGGER.debug("SAYMON's incident history is not available: %s", err)
+            return None
 
     async def async_resync(self) -> None:
         """Re-read everything over REST and fire what the event stream missed."""
@@ -316,6 +339,14 @@ class SaymonHub:
         _LOGGER.debug("Resync with SAYMON failed (%s); retrying in %.0f s", err, delay)
         if not self._shutting_down:
             self._resync_retry = async_call_later(self.hass, delay, self._retry_resync)
+
+    def _resync_later(self, err: SaymonError) -> None:
+        """A live change could not be read over REST: a resync (retried with backoff) brings it.
+
+        Gone (404) needs nothing: SAYMON announces the removal by itself.
+        """
+        if not isinstance(err, SaymonNotFoundError) and self._resync_retry is None:
+            self._schedule_resync_retry(err)
 
     @callback
     def _retry_resync(self, _now: Any) -> None:
@@ -378,6 +409,10 @@ class SaymonHub:
             self._background(self._fetch_incident(event.incident_id), "saymon-incident")
             return None
         if event.change is IncidentChange.CLOSED:
+            unseen = self.model.replay_unseen(event.incident)
+            if unseen:  # it opened while no event could tell (e.g. before a resync ran)
+                self._publish(unseen[0], replayed=True)
+                return unseen[1] if len(unseen) > 1 else None
             return self.model.close_incident(event.incident_id, event.incident)
         return self.model.apply_incident(event.incident)
 
@@ -387,6 +422,7 @@ class SaymonHub:
             incident = await self.rest.incident(incident_id)
         except SaymonError as err:
             _LOGGER.debug("Cannot read SAYMON incident %s: %s", incident_id, err)
+            self._resync_later(err)
             return
         if (change := self.model.apply_incident(incident)) is not None:
             self._publish(change, replayed=False)
@@ -415,6 +451,7 @@ class SaymonHub:
             _LOGGER.debug(
                 "Cannot read SAYMON %s %s: %s", event.entity_type.name, event.entity_id, err
             )
+            self._resync_later(err)
             return
         # Report the event as SAYMON sent it (with its user), even when nothing visible changed.
         self._apply_changes(
@@ -470,8 +507,12 @@ class SaymonHub:
             self.available = True
             async_dispatcher_send(self.hass, self.signal_availability)
         self._mark(self.signal_server)
-        # Events between the last snapshot and this subscription were not delivered.
-        self._background(self.async_resync(), "saymon-resync")
+        # Events between the last snapshot and this subscription were not delivered: resync.
+        # Comet does not acknowledge add-topics, so the snapshot is taken a moment later; read
+        # at once, it could predate the subscription and miss what happens in between.
+        if self._resync_retry is not None:
+            self._resync_retry()
+        self._resync_retry = async_call_later(self.hass, SUBSCRIBE_SETTLE, self._retry_resync)
 
     @callback
     def _on_disconnected(self, reason: str) -> None:

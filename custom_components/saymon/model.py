@@ -11,12 +11,13 @@ No Home Assistant imports: this module is pure data and can be tested and benchm
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .api.events import ModelChange
 from .api.models import (
+    LEVEL_CLEARED,
     EntityType,
     Incident,
     IncidentLevel,
@@ -25,6 +26,9 @@ from .api.models import (
     SaymonObject,
     SaymonState,
 )
+
+CLOSED_MEMORY = 10_000
+"""How many closed incident ids the model remembers to ignore stale events about them."""
 
 
 class IncidentChangeKind(StrEnum):
@@ -77,6 +81,8 @@ class Snapshot:
     levels: dict[str, IncidentLevel]
     classes: dict[str, SaymonClass]
     incidents: dict[str, Incident]
+    history: Sequence[Incident] | None = None
+    """Recently closed incidents (SAYMON's incident history); ``None`` when not read."""
 
 
 @dataclass(slots=True)
@@ -95,6 +101,11 @@ class SaymonModel:
     _level_counts: dict[str, int] = field(default_factory=dict)
     reported_count: int | None = None
     """The total SAYMON last announced in ``incident-count`` (a consistency check)."""
+    _closed: dict[str, None] = field(default_factory=dict)
+    """Recently closed incident ids, oldest first (at most :data:`CLOSED_MEMORY`)."""
+    history_mark: int | None = None
+    """Newest ``clearTimestamp`` (SAYMON's clock) of the incident history already accounted
+    for; ``None`` until the history was first read."""
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> SaymonModel:
@@ -175,10 +186,22 @@ class SaymonModel:
         self.entity_states[entity_id] = state_id
         return StateChanged(entity_id, entity_type, old, state_id)
 
-    def apply_incident(self, incident: Incident) -> IncidentChanged | None:
-        """Record an incident's latest form: opened, updated, closed, or nothing new."""
+    def apply_incident(
+        self, incident: Incident, *, authoritative: bool = False
+    ) -> IncidentChanged | None:
+        """Record an incident's latest form: opened, updated, closed, or nothing new.
+
+        A closed incident never opens again in SAYMON (it moved to the history), so an active
+        form of one that was closed here is a stale event (e.g. held during a resync whose
+        snapshot already saw it closed) and is ignored, unless ``authoritative`` (a REST
+        snapshot says it is active: the earlier close was wrong).
+        """
         if not incident.is_active:
             return self.close_incident(incident.id, incident)
+        if incident.id in self._closed:
+            if not authoritative:
+                return None
+            del self._closed[incident.id]
         previous = self.incidents.get(incident.id)
         if previous == incident:
             return None
@@ -199,12 +222,18 @@ class SaymonModel:
         self, incident_id: str, final: Incident | None = None
     ) -> IncidentChanged | None:
         """Forget an active incident; ``final`` is its closed form when SAYMON sent one."""
+        self._remember_closed(incident_id)
         previous = self.incidents.pop(incident_id, None)
         if previous is None:
             return None
         self._unindex(previous)
         self._count(previous, -1)
         return IncidentChanged(IncidentChangeKind.CLOSED, final or previous)
+
+    def _remember_closed(self, incident_id: str) -> None:
+        self._closed[incident_id] = None
+        if len(self._closed) > CLOSED_MEMORY:
+            del self._closed[next(iter(self._closed))]
 
     def _count(self, incident: Incident, delta: int) -> None:
         level = incident.level_id
@@ -269,6 +298,7 @@ class SaymonModel:
         self.states = snapshot.states
         self.levels = snapshot.levels
         self.classes = snapshot.classes
+        history = {record.id: record for record in snapshot.history or ()}
         changes: list[Change] = []
         for obj in snapshot.objects.values():
             if (change := self.upsert_object(obj)) is not None:
@@ -279,11 +309,15 @@ class SaymonModel:
         for entity_id, entity_type, state_id in _states(snapshot):
             if (state := self.apply_state(entity_id, state_id, entity_type)) is not None:
                 changes.append(state)
-        for incident_id in [i for i in self.incidents if i not in snapshot.incidents]:
-            if (closed := self.close_incident(incident_id)) is not None:
+        changes.extend(self._replay_history(snapshot.history))
+        # An incident in the history is closed for good, even if the (concurrently read)
+        # list of active incidents still had it.
+        active = {key: value for key, value in snapshot.incidents.items() if key not in history}
+        for incident_id in [i for i in self.incidents if i not in active]:
+            if (closed := self.close_incident(incident_id, history.get(incident_id))) is not None:
                 changes.append(closed)
-        for incident in snapshot.incidents.values():
-            if (opened := self.apply_incident(incident)) is not None:
+        for incident in active.values():
+            if (opened := self.apply_incident(incident, authoritative=True)) is not None:
                 changes.append(opened)
         changes.extend(
             removed
@@ -295,6 +329,46 @@ class SaymonModel:
             for link_id in [link for link in self.links if link not in snapshot.links]
             if (removed := self.remove_link(link_id)) is not None
         )
+        return changes
+
+    def _replay_history(self, history: Sequence[Incident] | None) -> list[Change]:
+        """Incidents that opened *and* closed while the event stream was down: both, once.
+
+        The list of active incidents cannot show them; SAYMON's incident history can. The
+        first history read only sets :attr:`history_mark`; later ones replay every incident
+        closed since then that the model has never seen (not active here, not closed here).
+        Incidents still active here are left to the snapshot, which closes them.
+        """
+        if history is None:
+            return []
+        newest = max((record.clear_timestamp or 0 for record in history), default=0)
+        mark, self.history_mark = self.history_mark, max(self.history_mark or 0, newest)
+        if mark is None:  # the first read: what is in the history now is old news
+            for record in history:
+                self._remember_closed(record.id)
+            return []
+        changes: list[Change] = []
+        for record in sorted(history, key=lambda item: (item.timestamp or 0, item.id)):
+            if (record.clear_timestamp or 0) >= mark:
+                changes.extend(self.replay_unseen(record))
+        return changes
+
+    def replay_unseen(self, closed: Incident) -> list[IncidentChanged]:
+        """A closed incident the model never saw open: its opening, then its closing.
+
+        Nothing when the model knows it (active here: the caller closes it; closed here: an
+        old story). The opening shows the level the incident had (``lastState``).
+        """
+        if closed.id in self.incidents or closed.id in self._closed:
+            return []
+        level = closed.last_level_id if closed.last_level_id != LEVEL_CLEARED else None
+        changes: list[IncidentChanged] = []
+        if (
+            opened := self.apply_incident(replace(closed, level_id=level, clear_timestamp=None))
+        ) is not None:
+            changes.append(opened)
+        if (change := self.close_incident(closed.id, closed)) is not None:
+            changes.append(change)
         return changes
 
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from engineio import packet as eio_packet
 from socketio.exceptions import ConnectionRefusedError as SioConnectionRefusedError
 
 from .core import SimulatorCore
@@ -65,6 +66,18 @@ class SocketInfo:
             "filtered_topics": [list(item) for item in sorted(self.filtered_topics)],
             "incident_filter": self.incident_filter,
         }
+
+
+class _RawFrame(eio_packet.Packet):  # type: ignore[misc]
+    """A WebSocket frame sent exactly as given, Engine.IO type character and all (wire fuzzing)."""
+
+    def __init__(self, frame: str | bytes) -> None:
+        super().__init__(eio_packet.MESSAGE, data="<raw frame>")
+        self.frame = frame
+
+    def encode(self, b64: bool = False) -> str | bytes:
+        """Return the frame unchanged (python-engineio writes `encode()` to the WebSocket)."""
+        return self.frame
 
 
 def _topic_names(value: Any) -> list[str]:
@@ -243,6 +256,25 @@ class CometServer:
         targets = [info.sid for info in self._sockets.values() if everyone or event in info.topics]
         for sid in targets:
             await sio.emit(event, payload, to=sid)
+        return len(targets)
+
+    async def send_frames(self, frames: Sequence[str | bytes]) -> int:
+        """Write raw WebSocket frames (text or binary, not validated) to every socket, in order.
+
+        The frames bypass Socket.IO and Engine.IO encoding, so they may be anything a broken
+        or hostile server could send: `42["state-change",{...}]`, truncated JSON, unknown
+        packet types, binary garbage. Returns the number of sockets written to.
+        """
+        sio = self._sio
+        if sio is None:
+            return 0
+        targets = list(self._sockets)
+        for sid in targets:
+            eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+            if eio_sid is None:
+                continue
+            for frame in frames:
+                await sio.eio.send_packet(eio_sid, _RawFrame(frame))
         return len(targets)
 
     async def disconnect(self, session_ids: set[str] | None = None) -> int:

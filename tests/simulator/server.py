@@ -7,7 +7,7 @@ for manual runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 import random
 import ssl
 import time
@@ -341,6 +341,10 @@ class SaymonSimulator:
     async def send_raw(self, event: str, payload: Any, *, everyone: bool = False) -> int:
         """Emit an arbitrary payload as `event` to its subscribers (or all sockets)."""
         return await self.comet.send_raw(event, payload, everyone=everyone)
+
+    async def send_frames(self, frames: Sequence[str | bytes]) -> int:
+        """Write raw WebSocket frames to every Comet socket (wire fuzzing); see CometServer."""
+        return await self.comet.send_frames(frames)
 
     # --- fault knobs ---------------------------------------------------------------------
 

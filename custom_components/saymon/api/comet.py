@@ -72,8 +72,16 @@ MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 MAX_POLLING_PACKETS: Final = 100_000
 """Packets accepted in one polling response (python-engineio's default of 16 loses bursts)."""
 
+MAX_ATTACHMENTS: Final = 16
+"""Binary attachments a Socket.IO packet may announce; more and the packet is dropped."""
+
+MALFORMED_FRAME: Final = "(frame)"
+"""Key of :attr:`CometStats.malformed` counting frames that are not valid Socket.IO."""
+
 DEFAULT_QUEUE_SIZE: Final = 50_000
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+WS_CLOSE_GRACE: Final = 1.0
+"""Seconds a dead WebSocket is given to answer our close before it is dropped."""
 STABLE_AFTER: Final = 30.0
 """A connection that lasted this long resets the backoff; shorter ones keep growing it."""
 
@@ -227,7 +235,11 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
         if event == "message":
             if self._fast_path(args[0] if args else None):
                 return None
-            kwargs["run_async"] = False
+            # A Socket.IO DISCONNECT ("1...") makes python-socketio call eio.disconnect(), which
+            # waits for the read loop to end: inside the read loop that raises "Task cannot
+            # await on itself". That one packet keeps python-engineio's task per message.
+            data = args[0] if args else None
+            kwargs["run_async"] = isinstance(data, str) and data[:1] == "1"
         return await super()._trigger_event(event, *args, **kwargs)
 
     def _fast_path(self, data: Any) -> bool:
@@ -265,10 +277,38 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
 
 
 class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
-    """python-socketio client using :class:`_InlineEngineIOClient`."""
+    """python-socketio client using :class:`_InlineEngineIOClient`; drops broken frames.
+
+    python-socketio raises on a frame that is not valid Socket.IO (python-engineio then logs
+    an error with a traceback per frame), and a binary packet announcing attachments makes it
+    take every following message as one of them (up to 10^9): the event stream would stall
+    without a sign. Such frames are dropped and reported to ``on_rejected`` instead; a binary
+    packet may announce at most :data:`MAX_ATTACHMENTS` (SAYMON sends none).
+    """
+
+    on_rejected: Callable[[str], None] | None = None
+    _binary_packet: Any  # python-socketio's packet waiting for its attachments
 
     def _engineio_client_class(self) -> type[engineio.AsyncClient]:
         return _InlineEngineIOClient
+
+    async def _handle_eio_message(self, data: Any) -> None:
+        if self._binary_packet is not None and not isinstance(data, bytes):
+            self._binary_packet = None  # attachments are binary: the announcement was bogus
+            self._reject("binary packet without its attachments")
+        try:
+            await super()._handle_eio_message(data)
+        except Exception as err:  # noqa: BLE001 - whatever a broken frame makes it raise
+            self._binary_packet = None
+            self._reject(f"undecodable Socket.IO packet ({type(err).__name__})")
+            return
+        pending = self._binary_packet
+        if pending is not None and pending.attachment_count > MAX_ATTACHMENTS:
+            self._binary_packet = None
+            self._reject(f"binary packet announcing {pending.attachment_count} attachments")
+
+    def _reject(self, reason: str) -> None:
+        _call(self.on_rejected, reason)
 
 
 def _exception_chain(err: BaseException) -> list[BaseException]:
@@ -521,6 +561,7 @@ class CometClient:
             websocket_extra_options=self._websocket_options(),
             json=_FastJson,
         )
+        sio.on_rejected = self._frame_rejected
         sio.on("connect_error", self._handle_connect_error)
         sio.on("disconnect", self._handle_disconnect)
         sio.on("*", self._handle_message)
@@ -546,12 +587,16 @@ class CometClient:
         sio = self._sio = self._new_socket()
         url = f"{self.endpoint.url}/?{urlencode({'sessionId': session_id})}"
         try:
-            await sio.connect(
-                url,
-                socketio_path=self.endpoint.socketio_path,
-                transports=self._transports,
-                wait_timeout=self._connect_timeout,
-            )
+            # python-engineio bounds neither the WebSocket handshake (Home Assistant's session
+            # allows 5 minutes) nor the wait for Engine.IO's OPEN packet: a connection attempt
+            # into a dead network would hang. The whole attempt gets twice connect_timeout.
+            async with asyncio.timeout(2 * self._connect_timeout):
+                await sio.connect(
+                    url,
+                    socketio_path=self.endpoint.socketio_path,
+                    transports=self._transports,
+                    wait_timeout=self._connect_timeout,
+                )
         except socketio.exceptions.ConnectionError as err:
             raise self._classify_connect_failure(err) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
@@ -602,6 +647,15 @@ class CometClient:
             with contextlib.suppress(Exception):
                 eio.queue.put_nowait(None)
             await asyncio.wait(loops, timeout=self._connect_timeout)
+        ws = getattr(eio, "ws", None)
+        if isinstance(ws, aiohttp.ClientWebSocketResponse) and not ws.closed:
+            # python-engineio never closes a WebSocket that died by a ping timeout: its
+            # response (socket and aiohttp's timeout timer) would stay open until garbage
+            # collection, which logs "Unclosed response". A close that gets no answer within
+            # WS_CLOSE_GRACE is cancelled, and aiohttp then drops the connection.
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+                async with asyncio.timeout(WS_CLOSE_GRACE):
+                    await ws.close()
 
     async def _emit(self, args: tuple[str, ...]) -> None:
         sio = self._sio
@@ -622,6 +676,14 @@ class CometClient:
         return text
 
     # -- Socket.IO handlers (run inline in the read loop: enqueue only) -------------------
+
+    def _frame_rejected(self, reason: str) -> None:
+        self.stats.malformed[MALFORMED_FRAME] += 1
+        if MALFORMED_FRAME not in self._warned:
+            self._warned.add(MALFORMED_FRAME)
+            _LOGGER.warning("Dropped a malformed frame from SAYMON Comet: %s", reason)
+        else:
+            _LOGGER.debug("Dropped a malformed frame from SAYMON Comet: %s", reason)
 
     def _handle_connect_error(self, data: Any = None) -> None:
         self._connect_error = data

@@ -51,6 +51,8 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 10.0
 INCIDENT_PAGE_SIZE: Final = 500
+HISTORY_PAGE_SIZE: Final = 200
+HISTORY_MAX_RECORDS: Final = 5000
 _SESSION_PATH: Final = "users/session"
 _INVALID_CREDENTIAL_MESSAGES: Final = ("invalid login or password", "invalid api token")
 
@@ -387,6 +389,42 @@ class SaymonRestClient:
             result.extend(item for item in page if item.id not in seen)
             seen.update(item.id for item in page)
             if len(page) < page_size:
+                return result
+            skip += page_size
+
+    async def incident_history(
+        self,
+        *,
+        since: int | None = None,
+        page_size: int = HISTORY_PAGE_SIZE,
+        max_records: int = HISTORY_MAX_RECORDS,
+    ) -> list[Incident]:
+        """Closed incidents, newest first (``/incident-history?inverse=true``).
+
+        Without ``since`` one page is read; with it (a ``clearTimestamp`` in ms) pages are read
+        until one holds nothing cleared at or after ``since``, at most ``max_records``.
+        """
+        result: list[Incident] = []
+        skip = 0
+        while True:
+            params = {
+                "inverse": "true",
+                "limit": str(page_size),
+                "skip": str(skip),
+                "owner": "true",
+            }
+            page = _parse_list(
+                await self._request("GET", "incident-history", params=params),
+                Incident.from_json,
+                "incident-history",
+            )
+            result.extend(page)
+            if (
+                since is None
+                or len(page) < page_size
+                or len(result) >= max_records
+                or all((item.clear_timestamp or 0) < since for item in page)
+            ):
                 return result
             skip += page_size
 

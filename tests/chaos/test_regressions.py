@@ -1,0 +1,237 @@
+"""Regression tests for the bugs the chaos suite found (each failed before its fix)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+import logging
+import time
+
+import aiohttp
+from homeassistant.core import Event, HomeAssistant, callback
+import pytest
+
+from custom_components.saymon.api.comet import Backoff, CometClient, Subscription
+from custom_components.saymon.api.models import EntityType, Incident
+from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
+from custom_components.saymon.api.url import comet_endpoint
+from custom_components.saymon.const import EVENT_INCIDENT
+from custom_components.saymon.model import (
+    CLOSED_MEMORY,
+    IncidentChanged,
+    IncidentChangeKind,
+    SaymonModel,
+    Snapshot,
+)
+from tests.simulator import SaymonSimulator
+from tests.util import Recorder, wait_for
+
+from .conftest import MakeRig
+from .proxy import FreezeProxy
+
+pytestmark = pytest.mark.chaos
+
+OPENED, UPDATED, CLOSED = (
+    IncidentChangeKind.OPENED,
+    IncidentChangeKind.UPDATED,
+    IncidentChangeKind.CLOSED,
+)
+
+
+def incident(
+    incident_id: str,
+    level: str = "1",
+    *,
+    cleared: int | None = None,
+    last: str | None = None,
+    opened: int = 1_000,
+) -> Incident:
+    return Incident(
+        id=incident_id,
+        entity_id="obj-1",
+        entity_type=EntityType.OBJECT,
+        level_id=level,
+        timestamp=opened,
+        clear_timestamp=cleared,
+        last_level_id=last,
+    )
+
+
+def snapshot(active: list[Incident], history: list[Incident] | None = None) -> Snapshot:
+    return Snapshot(
+        objects={},
+        links={},
+        states={},
+        levels={},
+        classes={},
+        incidents={item.id: item for item in active},
+        history=history,
+    )
+
+
+def kinds(changes: Sequence[object]) -> list[tuple[IncidentChangeKind, str]]:
+    return [(c.kind, c.incident.id) for c in changes if isinstance(c, IncidentChanged)]
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+def test_a_stale_event_never_reopens_a_closed_incident() -> None:
+    # Found by the slow-SAYMON fault: events held during a resync were applied after a
+    # snapshot that already saw the incident closed, and reopened it (opened/closed twice).
+    model = SaymonModel.from_snapshot(snapshot([incident("a")]))
+    assert kinds(model.apply_snapshot(snapshot([]))) == [(CLOSED, "a")]
+    assert model.apply_incident(incident("a", "2")) is None  # the held "modified"
+    assert model.close_incident("a") is None  # the held "closed"
+    assert model.incidents == {}
+    assert model.level_count("1") == model.level_count("2") == 0
+
+
+def test_a_snapshot_reopens_an_incident_closed_by_mistake() -> None:
+    model = SaymonModel.from_snapshot(snapshot([incident("a")]))
+    model.apply_snapshot(snapshot([]))
+    assert kinds(model.apply_snapshot(snapshot([incident("a")]))) == [(OPENED, "a")]
+
+
+def test_the_history_replays_incidents_born_and_gone_during_an_outage() -> None:
+    # Found by the Comet-killed fault: an incident that opened and closed while Comet was down
+    # was never reported, since SAYMON lists active incidents only.
+    old = incident("old", "3", cleared=500, last="1")
+    model = SaymonModel.from_snapshot(snapshot([], [old]))
+    assert model.history_mark == 500
+    gone = incident("gone", "3", cleared=900, last="4", opened=800)
+    changes = model.apply_snapshot(snapshot([], [gone, old]))
+    assert kinds(changes) == [(OPENED, "gone"), (CLOSED, "gone")]
+    first = changes[0]
+    assert isinstance(first, IncidentChanged)
+    assert first.incident.level_id == "4"
+    assert first.incident.clear_timestamp is None
+    assert model.apply_snapshot(snapshot([], [gone, old])) == []  # once only
+    assert model.incidents == {}
+    assert model.level_count("4") == 0
+    assert model.history_mark == 900
+
+
+def test_the_history_wins_over_a_stale_list_of_active_incidents() -> None:
+    model = SaymonModel.from_snapshot(snapshot([incident("x")], []))
+    closed = incident("x", "3", cleared=700, last="1")
+    assert kinds(model.apply_snapshot(snapshot([incident("x")], [closed]))) == [(CLOSED, "x")]
+    assert model.incidents == {}
+
+
+def test_the_memory_of_closed_incidents_is_bounded() -> None:
+    model = SaymonModel()
+    for number in range(CLOSED_MEMORY + 10):
+        model.close_incident(f"i{number}")
+    assert model.apply_incident(incident("i0")) is not None  # forgotten: the oldest went
+    assert model.apply_incident(incident(f"i{CLOSED_MEMORY + 9}")) is None
+
+
+# -- the Comet client ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def comet_client(
+    http: aiohttp.ClientSession, simulator: SaymonSimulator, port: int, **options: object
+) -> tuple[CometClient, Recorder]:
+    rest = SaymonRestClient(
+        http, simulator.rest_url, PasswordCredentials(simulator.login, simulator.password)
+    )
+    recorder = Recorder()
+    client = CometClient(
+        http,
+        comet_endpoint(rest.base_url, port),
+        lambda refresh: rest.ensure_session(refresh=refresh),
+        subscriptions=[Subscription("state-change")],
+        backoff=Backoff(base=0.05, cap=0.2),
+        **{**recorder.callbacks(), **options},  # type: ignore[arg-type]
+    )
+    return client, recorder
+
+
+async def test_a_server_side_disconnect_logs_no_error(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the session-expiry fault: with inline dispatch, python-socketio's handling of a
+    # Socket.IO DISCONNECT awaited the read loop from inside it ("Task cannot await on itself",
+    # logged as an error with a traceback on every server-side disconnect).
+    async with SaymonSimulator(objects=5, seed=3) as simulator:
+        client, recorder = comet_client(http, simulator, simulator.comet_port)
+        client.start()
+        try:
+            await wait_for(lambda: client.connected, what="connected")
+            caplog.set_level(logging.DEBUG)
+            caplog.clear()
+            await simulator.drop_connections()
+            await wait_for(lambda: recorder.connected >= 2, what="reconnected")
+        finally:
+            await client.stop()
+    assert recorder.disconnects[0] == "server disconnect"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_connection_attempt_into_a_dead_network_gives_up(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Found by the network-cut fault: python-engineio bounds neither the WebSocket handshake
+    # nor the wait for the OPEN packet, so an attempt through a silent link hung (for the 5
+    # minutes of Home Assistant's HTTP session), and its response was never closed.
+    async with SaymonSimulator(objects=5, seed=3) as simulator:
+        proxy = FreezeProxy(simulator.comet_port)
+        await proxy.start()
+        proxy.freeze()
+        client, _ = comet_client(http, simulator, proxy.port, connect_timeout=0.3)
+        started = time.monotonic()
+        client.start()
+        try:
+            await wait_for(lambda: client.stats.connect_failures >= 2, 5, "two attempts given up")
+            assert time.monotonic() - started < 3.0
+            await proxy.thaw()
+            await wait_for(lambda: client.connected, 10, "connected once the link is back")
+        finally:
+            await client.stop()
+            await proxy.close()
+
+
+# -- the hub -----------------------------------------------------------------------------------
+
+
+async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
+    hass: HomeAssistant, make_rig: MakeRig
+) -> None:
+    # Found by the 500s-during-resync fault: an incident opened while Comet was away and closed
+    # after the reconnect (before a resync could read it) was reported neither way.
+    rig = await make_rig(objects=10)
+    hub = await rig.start()
+    fired: list[tuple[str, bool]] = []
+
+    @callback
+    def record(event: Event) -> None:
+        fired.append((event.data["type"], event.data["replayed"]))
+
+    hass.bus.async_listen(EVENT_INCIDENT, record)
+    object_id = next(iter(rig.sim.model.objects))
+    closed = {
+        "id": "66aa00bb11cc22dd33ee44ff",
+        "entityId": object_id,
+        "entityType": 1,
+        "state": 3,
+        "lastState": 1,
+        "text": "Alarm",
+        "timestamp": 1_000,
+        "clearTimestamp": 2_000,
+    }
+    await rig.sim.send_raw("incidents", {"changeType": 3, "payload": closed})
+    await wait_for(lambda: len(fired) >= 2, what="both events")
+    assert fired == [("opened", True), ("closed", False)]
+    await rig.sim.send_raw("incidents", {"changeType": 3, "payload": closed})  # once only
+    await rig.sim.send_raw("incidents", {"changeType": 2, "payload": {**closed, "state": 1}})
+    marker = {**closed, "id": "77aa00bb11cc22dd33ee44ff"}  # events arrive in order
+    await rig.sim.send_raw("incidents", {"changeType": 3, "payload": marker})
+    await wait_for(lambda: len(fired) >= 4, what="the marker's events")
+    assert fired == [("opened", True), ("closed", False)] * 2
+    assert "66aa00bb11cc22dd33ee44ff" not in hub.model.incidents
