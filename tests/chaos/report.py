@@ -30,6 +30,7 @@ _FAULT_COLUMNS = (
 _INPUT_COLUMNS = (
     ("target", "target"),
     ("tried", "inputs tried"),
+    ("accepted", "accepted"),
     ("rejected", "rejected (counted)"),
     ("crashes", "unhandled"),
     ("notes", "found"),

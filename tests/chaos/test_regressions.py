@@ -11,8 +11,14 @@ from homeassistant.core import Event, HomeAssistant, callback
 import pytest
 
 from custom_components.saymon.api.comet import Backoff, CometClient, Subscription
+from custom_components.saymon.api.errors import SaymonProtocolError
+from custom_components.saymon.api.events import parse_event
 from custom_components.saymon.api.models import EntityType, Incident
-from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
+from custom_components.saymon.api.rest import (
+    PasswordCredentials,
+    SaymonRestClient,
+    _error_details,
+)
 from custom_components.saymon.api.url import comet_endpoint
 from custom_components.saymon.const import EVENT_INCIDENT
 from custom_components.saymon.model import (
@@ -235,3 +241,33 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
     await wait_for(lambda: len(fired) >= 4, what="the marker's events")
     assert fired == [("opened", True), ("closed", False)] * 2
     assert "66aa00bb11cc22dd33ee44ff" not in hub.model.incidents
+
+
+# -- the parsers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("state-change", '{"id":' * 100_000),  # RecursionError from json.loads
+        ("incidents", '{"changeType": 1, "payload": ' + "[" * 100_000),
+        ("state-change", {"id": "a", "state_id": 5, "type": "²"}),  # ValueError from int()
+        ("incident-count", "²"),
+        ("incident-count", {"count": "9" * 5000}),  # beyond int()'s digit limit
+        ("model-changed", {"changeType": 1, "id": {"id": {"id": "deep"}}}),
+    ],
+)
+def test_hostile_payloads_are_protocol_errors(topic: str, payload: object) -> None:
+    # Found by hypothesis: each of these escaped the parsers as another exception, which would
+    # have ended the Comet client's worker task (no event delivered afterwards).
+    with pytest.raises(SaymonProtocolError):
+        parse_event(topic, (payload,))
+
+
+def test_a_deeply_nested_rest_answer_is_a_protocol_error() -> None:
+    with pytest.raises(SaymonProtocolError):
+        SaymonRestClient._decode("[" * 100_000 + "]" * 100_000, "objects")
+    code, message = _error_details('{"message":' * 100_000)
+    assert code is None
+    assert message is not None
+    assert len(message) == 200

@@ -23,7 +23,7 @@ def as_mapping(value: Any, what: str) -> JSONObject:
     if isinstance(value, str) and value[:1] == "{":
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested beyond the stack
             raise SaymonProtocolError(f"{what}: invalid JSON text") from None
     if not isinstance(value, Mapping):
         raise SaymonProtocolError(f"{what}: expected an object, got {type(value).__name__}")
@@ -46,8 +46,11 @@ def opt_id(value: Any, what: str) -> str | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, Mapping):  # {"id": ...} / {"_id": ...} references
-        return opt_id(value.get("id", value.get("_id")), what)
+    if isinstance(value, Mapping):  # {"id": ...} / {"_id": ...} references, one level deep
+        inner = value.get("id", value.get("_id"))
+        if isinstance(inner, Mapping):
+            raise SaymonProtocolError(f"{what}: nested id reference")
+        return opt_id(inner, what)
     raise SaymonProtocolError(f"{what}: expected an id, got {type(value).__name__}")
 
 

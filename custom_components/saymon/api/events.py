@@ -165,7 +165,7 @@ def _count_value(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal() and len(value) <= 18:
         return int(value)
     return None
 

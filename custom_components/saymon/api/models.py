@@ -38,7 +38,7 @@ class EntityType(IntEnum):
             named = _ENTITY_TYPE_NAMES.get(key)
             if named is not None:
                 return named
-            if key.isdigit():
+            if key.isdecimal() and len(key) <= 3:  # not "²" (a digit to isdigit, not int)
                 value = int(key)
         if isinstance(value, int) and not isinstance(value, bool):
             try:

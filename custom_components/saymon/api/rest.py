@@ -99,7 +99,7 @@ def _error_details(body: str) -> tuple[str | None, str | None]:
     """
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, body.strip()[:200] or None
     if not isinstance(data, Mapping):
         return None, None
@@ -108,7 +108,7 @@ def _error_details(body: str) -> tuple[str | None, str | None]:
     if isinstance(message, str) and message.startswith("{"):
         try:
             inner = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             inner = None
         if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
             message = inner["message"]
@@ -252,7 +252,7 @@ class SaymonRestClient:
             return None
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested beyond the stack
             raise SaymonProtocolError(f"{path}: the answer is not JSON") from None
 
     # -- session ----------------------------------------------------------------------------

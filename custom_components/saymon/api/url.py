@@ -86,7 +86,7 @@ def comet_endpoint(base_url: str, comet: str | int | None) -> CometEndpoint:
     if comet is None or (isinstance(comet, str) and not comet.strip()):
         return CometEndpoint(urlunsplit((base.scheme, base.netloc, "", "", "")))
     text = str(comet).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         port = int(text)
         if not 0 < port < 65536:
             raise InvalidURLError(f"port {port} is out of range")
