@@ -79,6 +79,8 @@ MALFORMED_FRAME: Final = "(frame)"
 """Key of :attr:`CometStats.malformed` counting frames that are not valid Socket.IO."""
 
 DEFAULT_QUEUE_SIZE: Final = 50_000
+DEFAULT_READ_AHEAD: Final = 20_000
+"""Queued events at which reading from Comet pauses until half of them are handled."""
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 WS_CLOSE_GRACE: Final = 1.0
 """Seconds a dead WebSocket is given to answer our close before it is dropped."""
@@ -230,10 +232,15 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
     fast_event: Callable[..., None] | None = None
     """Receives plain events directly (see :meth:`_fast_path`)."""
     socketio_client: socketio.AsyncClient | None = None
+    comet: CometClient | None = None
+    """The client whose queue may pause this read loop (see ``read_ahead``)."""
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "message":
             if self._fast_path(args[0] if args else None):
+                comet = self.comet
+                if comet is not None and comet.reading_paused:
+                    await comet.wait_for_room(self)
                 return None
             # A Socket.IO DISCONNECT ("1...") makes python-socketio call eio.disconnect(), which
             # waits for the read loop to end: inside the read loop that raises "Task cannot
@@ -383,8 +390,17 @@ class CometClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         backoff: Backoff | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        read_ahead: int = DEFAULT_READ_AHEAD,
     ) -> None:
-        """Prepare the client; nothing connects before :meth:`start` or :meth:`check`."""
+        """Prepare the client; nothing connects before :meth:`start` or :meth:`check`.
+
+        Events wait in a queue for the worker. At ``read_ahead`` queued events reading from
+        Comet pauses (TCP backpressure: Comet holds the rest) until half of them are
+        handled, so a storm faster than Home Assistant is delayed, not lost; the pause is
+        short (about a second of work), so Engine.IO pings are never held up for long.
+        Beyond ``queue_size`` (only reachable when it is the smaller one) events are
+        dropped, counted and reported through ``on_events_lost``.
+        """
         self._http = http_session
         self.endpoint = endpoint
         self._session_provider = session_provider
@@ -399,6 +415,9 @@ class CometClient:
         self._connect_timeout = connect_timeout
         self._backoff = backoff or Backoff()
         self._queue_size = queue_size
+        self._read_ahead = read_ahead
+        self._room = asyncio.Event()
+        self._room.set()
         self._queue: deque[tuple[str, tuple[Any, ...]]] = deque()
         self._queue_ready = asyncio.Event()
         self._overflowing = False
@@ -566,6 +585,7 @@ class CometClient:
         sio.on("disconnect", self._handle_disconnect)
         sio.on("*", self._handle_message)
         sio.eio.fast_event = self._handle_message
+        sio.eio.comet = self
         sio.eio.socketio_client = sio
         return sio
 
@@ -623,7 +643,19 @@ class CometClient:
             return SaymonCometError(f"Comet at {self.address} refused the connection: {detail}")
         return SaymonCometError(f"cannot connect to Comet at {self.address}: {text}")
 
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the read loop should wait for the worker (``read_ahead`` events queued)."""
+        return len(self._queue) >= self._read_ahead
+
+    async def wait_for_room(self, reader: engineio.AsyncClient) -> None:
+        """Hold ``reader``'s read loop until the queue is half drained or it is closed."""
+        while self.reading_paused and self._sio is not None and self._sio.eio is reader:
+            self._room.clear()
+            await self._room.wait()
+
     async def _close_socket(self) -> None:
+        self._room.set()  # a read loop waiting for room must see the connection go
         sio, self._sio = self._sio, None
         if sio is None:
             return
@@ -722,6 +754,8 @@ class CometClient:
             for _ in range(min(len(queue), 500)):
                 topic, args = queue.popleft()
                 self._deliver(topic, args)
+            if not self._room.is_set() and len(queue) <= self._read_ahead // 2:
+                self._room.set()
             await asyncio.sleep(0)
 
     def _deliver(self, topic: str, args: tuple[Any, ...]) -> None:
