@@ -347,6 +347,7 @@ class NodeCometServer:
         stamp: bool = False,
         times: bool = False,
         room: str | None = None,
+        flow: bool = False,
     ) -> dict[str, Any]:
         """Emit the recorded events of ``file`` (one ``[event, payload]`` JSON array per line).
 
@@ -355,12 +356,18 @@ class NodeCometServer:
         object payloads; ``times`` returns ``emit_times``, every event's emit time in epoch
         ms. Also returns ``emitted``, ``recipients`` per room, ``elapsed_ms``, ``rate``,
         ``started_ms`` and ``finished_ms``; it answers once the last event was emitted.
+
+        ``flow``: every subscribed socket gets the whole storm as fast as it takes it: a
+        socket with more than 2,000 packets or 1 MiB unsent is skipped until it drained
+        (``rate``, ``stamp`` and ``times`` do not apply). ``recipients`` then maps each
+        socket id to ``{"emitted", "done_ms"}``.
         """
         body: dict[str, Any] = {
             "file": str(file),
             "rate": rate,
             "stamp": stamp,
             "times": times,
+            "flow": flow,
         }
         if room is not None:
             body["room"] = room

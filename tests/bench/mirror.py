@@ -36,6 +36,7 @@ from .report import Figure
 
 TARGET_RATIO = 0.8
 TICK = 500
+QUEUE_HIGH = 50_000
 STATES = ("3", "4", "5", "7", "8")
 
 
@@ -109,18 +110,28 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                     mirror._on_change(EVENT_STATE_CHANGED, hub._state_event_data(change, False))
                 if index % TICK == TICK - 1:
                     await asyncio.sleep(0)
+                    # Like a storm the mirror cannot keep up with, but without overflowing
+                    # its queue (that would be loss, not throughput): wait while it is half
+                    # full. The figure is the rate the mirror sustains.
+                    while int(transport.stats().get("queued") or 0) > QUEUE_HIGH:
+                        await asyncio.sleep(0.005)
             await asyncio.sleep(0)
             transport.publish = publish  # type: ignore[method-assign]
             status = await _wait_probe(probe, len(sent))
             ours_s = (float(status["last_ms"] or started) - started) / 1000
-            ours = len(sent) / ours_s if ours_s > 0 else None
             received = int(status["counts"]["total"])
-            fig("mirror → broker → subscriber", ours, "msg/s", note=f"{len(sent):,} messages QoS 1")
+            ours = received / ours_s if ours_s > 0 else None
+            fig(
+                "mirror → broker → subscriber",
+                ours,
+                "msg/s",
+                note=f"{received:,} of {len(sent):,} messages QoS 1",
+            )
             fig("mirror messages lost", len(sent) - received, op="eq", limit=0)
             stats = transport.stats()
             fig(
                 "mirror queue overflow (dropped)",
-                float(stats.get("dropped") or 0),
+                float(stats.get("dropped_overflow") or 0),
                 op="eq",
                 limit=0,
             )
@@ -135,7 +146,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         status = await _wait_probe(probe, len(sent))
         first = float(result["first_ms"])
         bare_s = (float(status["last_ms"] or first) - first) / 1000
-        bare_rate = len(sent) / bare_s if bare_s > 0 else None
+        bare_rate = int(status["counts"]["total"]) / bare_s if bare_s > 0 else None
         fig(
             "bare paho publisher, same messages",
             bare_rate,

@@ -483,6 +483,80 @@ function replay({ events, room, rate, stamp, times }) {
   });
 }
 
+// Bytes and packets a socket has been given but not yet written to its TCP connection.
+function backlog(socket) {
+  const conn = socket.conn;
+  const ws = conn.transport && conn.transport.socket;
+  return {
+    packets: conn.writeBuffer ? conn.writeBuffer.length : 0,
+    bytes: ws && typeof ws.bufferedAmount === "number" ? ws.bufferedAmount : 0,
+  };
+}
+
+// Flow-controlled replay: every subscribed socket gets the whole storm (the events of the
+// rooms it is in) as fast as *it* takes them. A socket whose unsent backlog exceeds
+// `maxPackets` / `maxBytes` is skipped until it drained, so the server never buffers more
+// than a fraction of a second for a slow client (its pings are not stuck behind a long
+// backlog) while a fast client on the same storm is not held back. Returns per socket how
+// many events it got and when its last one was emitted.
+function replayFlow({ events, room, maxPackets, maxBytes }) {
+  return new Promise((resolve) => {
+    const names = new Set(events.map(([event]) => room || event));
+    const targets = [...io.of("/").sockets.values()]
+      .filter((socket) => [...names].some((name) => name === "*" || socket.rooms.has(name)))
+      .map((socket) => ({ socket, i: 0, emitted: 0, doneMs: null }));
+    const startedMs = epochMs();
+    const started = process.hrtime.bigint();
+    const finish = () => {
+      const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const total = targets.reduce((sum, t) => sum + t.emitted, 0);
+      resolve({
+        emitted: events.length,
+        recipients: Object.fromEntries(
+          targets.map((t) => [t.socket.id, { emitted: t.emitted, done_ms: t.doneMs }]),
+        ),
+        elapsed_ms: Math.round(elapsedMs * 1000) / 1000,
+        rate: elapsedMs > 0 ? Math.round((total * 1000) / elapsedMs) : null,
+        started_ms: startedMs,
+        finished_ms: epochMs(),
+        emit_times: null,
+      });
+    };
+    const step = () => {
+      const sliceEnd = Date.now() + 8;
+      let pending = false;
+      let progressed = false;
+      for (const target of targets) {
+        if (target.i >= events.length) continue;
+        pending = true;
+        if (!target.socket.connected) {
+          target.i = events.length; // gone: nothing more to send it
+          continue;
+        }
+        const { packets, bytes } = backlog(target.socket);
+        if (packets >= maxPackets || bytes >= maxBytes) continue;
+        let n = 0;
+        while (target.i < events.length && n < 256) {
+          const [event, payload] = events[target.i++];
+          const name = room || event;
+          if (name === "*" || target.socket.rooms.has(name)) {
+            target.socket.emit(event, payload);
+            target.emitted++;
+            n++;
+          }
+        }
+        progressed = true;
+        if (target.i >= events.length) target.doneMs = epochMs();
+        if (Date.now() >= sliceEnd) break;
+      }
+      if (!pending) finish();
+      else if (progressed) setImmediate(step);
+      else setTimeout(step, 1);
+    };
+    step();
+  });
+}
+
 // ---------------------------------------------------------------- control HTTP API
 
 class HttpError extends Error {
@@ -579,13 +653,16 @@ const routes = {
       if (err instanceof HttpError) throw err;
       throw new HttpError(400, `cannot read ${file}: ${err.message}`);
     }
-    return replay({
-      events,
-      room: body.room === undefined || body.room === null ? null : stringField(body, "room"),
-      rate,
-      stamp: !!body.stamp,
-      times: !!body.times,
-    });
+    const room = body.room === undefined || body.room === null ? null : stringField(body, "room");
+    if (body.flow) {
+      return replayFlow({
+        events,
+        room,
+        maxPackets: intField(body, "max_packets", 2000, { min: 1 }),
+        maxBytes: intField(body, "max_bytes", 1 << 20, { min: 1 }),
+      });
+    }
+    return replay({ events, room, rate, stamp: !!body.stamp, times: !!body.times });
   },
 
   "POST /emit-big": async (body) => {
