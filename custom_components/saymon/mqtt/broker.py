@@ -737,6 +737,12 @@ def _open(client: mqtt.Client, config: BrokerConfig) -> None:
         client.connect(config.host, config.port, config.keepalive, clean_start=True)
     else:
         client.connect(config.host, config.port, config.keepalive)
+    setsockopt = getattr(client.socket(), "setsockopt", None)
+    if setsockopt is not None:
+        # paho leaves Nagle's algorithm on: a message written while the previous one is not
+        # yet acknowledged by TCP would wait for that ACK (up to 40 ms with delayed ACKs).
+        with contextlib.suppress(OSError):
+            setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _ssl_context(config: BrokerConfig, handshake_timeout: float) -> ssl.SSLContext:
