@@ -206,9 +206,22 @@ async def start_node_comet(sim: SaymonSimulator) -> NodeCometServer:
     return server
 
 
+class BenchBroker(MosquittoBroker):
+    """The test broker with ``set_tcp_nodelay``: messages to subscribers go out at once.
+
+    Mosquitto leaves Nagle's algorithm on by default, which holds a small message back until
+    the previous one is acknowledged by TCP; a latency-minded installation turns it off.
+    """
+
+    def _write_config(self, *args: Any, **kwargs: Any) -> Path:
+        config = super()._write_config(*args, **kwargs)
+        config.write_text(config.read_text() + "set_tcp_nodelay true\n")
+        return config
+
+
 async def start_mosquitto(directory: Path) -> MosquittoBroker:
     """A private broker; the subscriber window is opened wide so the probe never throttles."""
-    broker = MosquittoBroker(directory / "mosquitto")
+    broker = BenchBroker(directory / "mosquitto")
     await broker.start(max_inflight=0)
     return broker
 

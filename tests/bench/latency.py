@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections import defaultdict
+import gc
 import shutil
+import time
 from typing import Any
 
 from homeassistant.const import EVENT_STATE_CHANGED
@@ -41,6 +43,35 @@ from .report import Figure, percentile
 
 STATE_P99_MS = 10.0
 MQTT_P99_MS = 15.0
+
+
+class GcPauses:
+    """``gc.callbacks`` entry timing the collector's full (generation 2) collections."""
+
+    def __init__(self) -> None:
+        """Nothing seen yet."""
+        self.count = 0
+        self.longest = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        """Called by the collector before and after each collection."""
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.longest = max(self.longest, (time.perf_counter() - self._started) * 1000)
+
+
+async def _loop_stalls(out: list[float], interval: float = 0.005) -> None:
+    """Record how late each short sleep wakes up (ms): the event loop's stalls."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(interval)
+        out.append((loop.time() - before - interval) * 1000)
 
 
 class Matcher:
@@ -107,7 +138,14 @@ async def run(params: dict[str, Any]) -> list[Figure]:
             await wait_until(lambda: hub.mirror.transport.connected, 10, "the mirror")
             await hass.async_block_till_done()
             await probe.command('reset {"latency": true}')
+            # The storm recording above allocated a lot; collect it now so the collector's
+            # next full pass is not triggered by the benchmark's own garbage mid-run.
+            gc.collect()
             unlisten = hass.bus.async_listen(EVENT_STATE_CHANGED, on_write)
+            pauses = GcPauses()
+            gc.callbacks.append(pauses)
+            stalls: list[float] = []
+            watcher = asyncio.create_task(_loop_stalls(stalls))
             applied0 = sum(hub.comet.stats.events.values())
             result = await node.replay(storm.path, rate=rate, times=True)
             await wait_until(
@@ -118,6 +156,8 @@ async def run(params: dict[str, Any]) -> list[Figure]:
             )
             await hass.async_block_till_done()
             unlisten()
+            watcher.cancel()
+            gc.callbacks.remove(pauses)
             want = storm.by_event["state-change"]
             status: dict[str, Any] = {}
 
@@ -171,6 +211,13 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 note=f"{len(mqtt_ms):,} of {want:,} object events received",
             )
             fig("emit → MQTT message received, max", max(mqtt_ms) if mqtt_ms else None, "ms")
+            fig(
+                "longest event-loop stall during the run",
+                max(stalls) if stalls else None,
+                "ms",
+                note=f"garbage collector: {pauses.count} full collections, longest "
+                f"{pauses.longest:.0f} ms",
+            )
     finally:
         await probe.stop()
         await broker.stop()

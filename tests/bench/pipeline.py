@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+import gc
 import logging
 import shutil
 import time
@@ -152,6 +153,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
             replayed0 = hub.replayed
             counters.writes = 0
             samples: list[tuple[float, int]] = []
+            gc.collect()  # the recording's garbage, not the integration's
             sampler = asyncio.create_task(_sample(hub, applied0, samples))
             cpu0 = time.process_time()
             result = await node.replay(storm.path, flow=True)
