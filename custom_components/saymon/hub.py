@@ -138,6 +138,7 @@ class SaymonHub:
         self.last_resync_seconds: float | None = None
         self._resyncing = False
         self._held: list[CometEvent] = []
+        self._awaiting_states: set[str] = set()
         self._resync_lock = asyncio.Lock()
         self._resync_retry: CALLBACK_TYPE | None = None
         self._resync_failures_in_row = 0
@@ -323,6 +324,9 @@ class SaymonHub:
                 return
             else:
                 self._apply_changes(self.model.apply_snapshot(snapshot), replayed=True)
+                for entity_id in self._awaiting_states:  # their state has a name now
+                    self._mark(self.signal_entity(entity_id))
+                self._awaiting_states.clear()
                 self.resyncs += 1
                 self._resync_failures_in_row = 0
                 self.last_resync_seconds = time.monotonic() - started
@@ -339,6 +343,11 @@ class SaymonHub:
         _LOGGER.debug("Resync with SAYMON failed (%s); retrying in %.0f s", err, delay)
         if not self._shutting_down:
             self._resync_retry = async_call_later(self.hass, delay, self._retry_resync)
+
+    def _learn_states(self) -> None:
+        """A state SAYMON has not listed (an admin added it since): resync to read it."""
+        if self._resync_retry is None and not self._shutting_down:
+            self._resync_retry = async_call_later(self.hass, SUBSCRIBE_SETTLE, self._retry_resync)
 
     def _resync_later(self, err: SaymonError) -> None:
         """A live change could not be read over REST: a resync (retried with backoff) brings it.
@@ -388,6 +397,9 @@ class SaymonHub:
             change: Change | None = model.apply_state(
                 event.entity_id, event.state_id, event.entity_type
             )
+            if change is not None and event.state_id not in model.states:
+                self._awaiting_states.add(event.entity_id)
+                self._learn_states()
         elif isinstance(event, IncidentEvent):
             change = self._incident_change(event)
         elif isinstance(event, IncidentCountEvent):

@@ -23,10 +23,18 @@ BUILTIN_STATE_KEYS: Final = {
 
 
 def state_key(model: SaymonModel, state_id: str | None) -> str | None:
-    """Return the sensor value for a state id."""
+    """Return the sensor value for a state id (``None`` for one SAYMON has not listed yet).
+
+    A state unknown to the model is not among the sensor's options, and Home Assistant
+    refuses to write such a value; the hub resyncs to learn it.
+    """
     if state_id is None:
         return None
-    return BUILTIN_STATE_KEYS.get(state_id) or model.state_name(state_id)
+    builtin = BUILTIN_STATE_KEYS.get(state_id)
+    if builtin is not None:
+        return builtin
+    state = model.states.get(state_id)
+    return state.name if state is not None else None
 
 
 _options_cache: tuple[object, int, list[str]] | None = None

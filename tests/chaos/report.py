@@ -86,9 +86,10 @@ def render(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
         rows = results.get(key) or []
         if rows:
             parts.append(f"{title}\n\n{_table(rows, columns)}")
-            notes = [f"- {row['fault']}: {row['notes']}" for row in rows if row.get("notes")]
-            if key == "faults" and notes:
-                parts.append("Notes\n\n" + "\n".join(notes))
+            if key == "faults":
+                notes = [f"- {row['fault']}: {row['notes']}" for row in rows if row.get("notes")]
+                if notes:
+                    parts.append("Notes\n\n" + "\n".join(notes))
     return "\n\n".join(parts)
 
 

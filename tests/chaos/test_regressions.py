@@ -8,6 +8,7 @@ import time
 
 import aiohttp
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 import pytest
 
 from custom_components.saymon.api.comet import Backoff, CometClient, Subscription
@@ -20,7 +21,7 @@ from custom_components.saymon.api.rest import (
     _error_details,
 )
 from custom_components.saymon.api.url import comet_endpoint
-from custom_components.saymon.const import EVENT_INCIDENT
+from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.model import (
     CLOSED_MEMORY,
     IncidentChanged,
@@ -271,3 +272,63 @@ def test_a_deeply_nested_rest_answer_is_a_protocol_error() -> None:
     assert code is None
     assert message is not None
     assert len(message) == 200
+
+
+# -- the wire ----------------------------------------------------------------------------------
+
+
+async def test_frames_that_used_to_stall_or_wedge_the_client(make_rig: MakeRig) -> None:
+    # Found by the wire-level fuzzer. A binary packet announcing attachments made
+    # python-socketio swallow every following message; a CONNECT_ERROR on an established
+    # connection made it forget the connection, so the next real drop was never reported
+    # and the supervisor waited forever; an event named "disconnect" ran the disconnect
+    # handler; an OPEN/PONG/UPGRADE logged an error each.
+    rig = await make_rig(objects=10)
+    hub = await rig.start()
+    stats = hub.comet.stats
+    target = next(iter(rig.sim.model.objects))
+    frames: list[str | bytes] = [
+        '451-["state-change",{"_placeholder":true,"num":0}]',
+        '45999999999-["state-change",{}]',
+        '44{"message":"Invalid sessionId"}',
+        '40{"sid":"x"}',
+        '42["disconnect","io server disconnect"]',
+        '43["ack"]',
+        '42/other,["state-change",{}]',
+        "3probe",
+        "5",
+        b"\x04\x00garbage",
+        f'42["state-change",{{"id":"{target}","state_id":8,"type":1}}]',
+    ]
+    connects = stats.connects
+    assert await rig.sim.send_frames(frames) == 1
+    await wait_for(lambda: hub.model.state_of(target) == "8", what="the valid event at the end")
+    assert stats.connects == connects
+    assert stats.malformed["(frame)"] == len(frames) - 1
+    await rig.sim.drop_connections()  # reported as a disconnect: the client reconnects
+    await wait_for(lambda: stats.connects > connects, 15, "a reconnect")
+
+
+async def test_a_state_saymon_has_not_listed_yet(hass: HomeAssistant, make_rig: MakeRig) -> None:
+    # Found by the wire-level fuzzer: a state id missing from SAYMON's state list (a custom
+    # state an admin added after setup) was written as the enum sensor's value, which Home
+    # Assistant refuses (ValueError on every write). Now the sensor is unknown until the
+    # resync this triggers reads the new state.
+    rig = await make_rig(objects=10)
+    hub = await rig.start()
+    target = next(o for o in rig.sim.model.objects.values() if o.id != rig.sim.model.root_id)
+    rig.sim.add_state(101, "Maintenance")
+    resyncs = hub.resyncs
+    await rig.sim.set_state(target.id, 101)
+    await wait_for(lambda: hub.resyncs > resyncs, 10, "a resync for the new state")
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    entity_id = registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{hub.server_key}|object|{target.id}|state"
+    )
+    assert entity_id is not None
+    await wait_for(
+        lambda: getattr(hass.states.get(entity_id), "state", None) == "Maintenance",
+        what="the new state shown",
+    )
+    assert rig.logs.errors() == []

@@ -45,7 +45,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import engineio
-from engineio import json as engineio_json
+from engineio import json as engineio_json, packet as engineio_packet
 from engineio.payload import Payload
 import orjson
 import socketio
@@ -215,6 +215,11 @@ class _FastJson:
             return str(engineio_json.dumps(obj, **kwargs))
 
 
+_ENGINEIO_HANDLED: Final = frozenset(
+    {engineio_packet.MESSAGE, engineio_packet.PING, engineio_packet.CLOSE, engineio_packet.NOOP}
+)
+"""Engine.IO packet types a connected client acts on; others are counted and dropped."""
+
 _RESERVED_EVENTS: Final = frozenset(
     {"connect", "connect_error", "disconnect", "__disconnect_final"}
 )
@@ -248,6 +253,16 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
             data = args[0] if args else None
             kwargs["run_async"] = isinstance(data, str) and data[:1] == "1"
         return await super()._trigger_event(event, *args, **kwargs)
+
+    async def _receive_packet(self, pkt: Any) -> None:
+        if pkt.packet_type in _ENGINEIO_HANDLED:
+            await super()._receive_packet(pkt)
+            return
+        # python-engineio logs an error for every other type (an OPEN, PONG or UPGRADE in the
+        # middle of a stream): a broken or hostile server could flood the log with them.
+        sio = self.socketio_client
+        if isinstance(sio, _SocketIOClient):
+            sio.reject(f"unexpected Engine.IO packet type {pkt.packet_type!r}")
 
     def _fast_path(self, data: Any) -> bool:
         """Deliver a plain event without python-socketio; ``False``: not one, use the library.
@@ -294,27 +309,56 @@ class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
     """
 
     on_rejected: Callable[[str], None] | None = None
+    received: Callable[[], int] = staticmethod(lambda: 0)
+    """How many events reached the client so far (to tell a packet that delivered none)."""
     _binary_packet: Any  # python-socketio's packet waiting for its attachments
 
     def _engineio_client_class(self) -> type[engineio.AsyncClient]:
         return _InlineEngineIOClient
 
     async def _handle_eio_message(self, data: Any) -> None:
+        if self.connected and isinstance(data, str) and data[:1] in ("0", "4"):
+            # A CONNECT or CONNECT_ERROR once connected: python-socketio would mark itself
+            # disconnected while the transport lives on, and then never report the real
+            # disconnect (the supervisor would wait forever).
+            self.reject("connect packet on an established connection")
+            return
         if self._binary_packet is not None and not isinstance(data, bytes):
             self._binary_packet = None  # attachments are binary: the announcement was bogus
-            self._reject("binary packet without its attachments")
+            self.reject("binary packet without its attachments")
+        before = self.received()
         try:
             await super()._handle_eio_message(data)
         except Exception as err:  # noqa: BLE001 - whatever a broken frame makes it raise
             self._binary_packet = None
-            self._reject(f"undecodable Socket.IO packet ({type(err).__name__})")
+            self.reject(f"undecodable Socket.IO packet ({type(err).__name__})")
             return
         pending = self._binary_packet
         if pending is not None and pending.attachment_count > MAX_ATTACHMENTS:
             self._binary_packet = None
-            self._reject(f"binary packet announcing {pending.attachment_count} attachments")
+            self.reject(f"binary packet announcing {pending.attachment_count} attachments")
+        elif (
+            self.connected
+            and pending is None
+            and self.received() == before
+            and not (isinstance(data, str) and data[:1] == "1")  # DISCONNECT: handled
+        ):
+            self.reject("a packet that carries no event (acknowledgement, other namespace)")
 
-    def _reject(self, reason: str) -> None:
+    async def _handle_event(self, namespace: Any, id: Any, data: Any) -> None:  # noqa: A002
+        # Only events of the default namespace named by a string reach the handlers: a server
+        # event called "disconnect" would otherwise run python-socketio's disconnect handler.
+        if (namespace or "/") != "/" or not (
+            isinstance(data, list)
+            and data
+            and isinstance(data[0], str)
+            and data[0] not in _RESERVED_EVENTS
+        ):
+            return  # counted by _handle_eio_message: no event was delivered
+        await super()._handle_event(namespace, id, data)
+
+    def reject(self, reason: str) -> None:
+        """Report a dropped frame."""
         _call(self.on_rejected, reason)
 
 
@@ -422,6 +466,7 @@ class CometClient:
         self._queue_ready = asyncio.Event()
         self._overflowing = False
         self._warned: set[str] = set()
+        self._received = 0
         self._sio: _SocketIOClient | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -581,6 +626,7 @@ class CometClient:
             json=_FastJson,
         )
         sio.on_rejected = self._frame_rejected
+        sio.received = lambda: self._received
         sio.on("connect_error", self._handle_connect_error)
         sio.on("disconnect", self._handle_disconnect)
         sio.on("*", self._handle_message)
@@ -725,6 +771,7 @@ class CometClient:
         self._disconnected.set()
 
     def _handle_message(self, topic: str, *args: Any) -> None:
+        self._received += 1
         queue = self._queue
         if len(queue) >= self._queue_size:
             self.stats.dropped += 1

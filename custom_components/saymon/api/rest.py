@@ -50,6 +50,8 @@ from .url import api_url, normalize_base_url
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 10.0
+MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+"""Largest REST answer read (as for Comet messages); a larger one is a protocol error."""
 INCIDENT_PAGE_SIZE: Final = 500
 HISTORY_PAGE_SIZE: Final = 200
 HISTORY_MAX_RECORDS: Final = 5000
@@ -132,6 +134,22 @@ def _raise_for_status(status: int, body: str, *, login: bool) -> None:
     raise SaymonResponseError(status, code, message)
 
 
+async def _read_body(response: aiohttp.ClientResponse, path: str) -> str:
+    """Read an answer of at most :data:`MAX_RESPONSE_BYTES`; a larger one is refused."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise SaymonProtocolError(f"{path}: the answer exceeds {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(chunk)
+    try:
+        encoding = response.get_encoding()
+    except (RuntimeError, LookupError):  # an unknown charset
+        encoding = "utf-8"
+    return b"".join(chunks).decode(encoding, errors="replace")
+
+
 def _parse_list[T](data: Any, parse: Callable[[Any], T], what: str) -> list[T]:
     if not isinstance(data, list):
         raise SaymonProtocolError(f"{what}: expected a list, got {type(data).__name__}")
@@ -205,8 +223,7 @@ class SaymonRestClient:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await response.text()
-                return response, body
+                return response, await _read_body(response, path)
         except aiohttp.ClientConnectorCertificateError as err:
             raise SaymonTLSError(
                 f"TLS certificate of {self.base_url} rejected: {err.certificate_error}"
