@@ -126,6 +126,8 @@ class SaymonMirror:
             )
         self._dirty_states: dict[str, EntityType] = {}
         self._counts_dirty = False
+        self._counts_sent: dict[str, int] = {}
+        """Count topic -> value last published, so a flush sends only the counts that moved."""
         self._flush_scheduled = False
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
@@ -158,6 +160,7 @@ class SaymonMirror:
         self.snapshots += 1
         publish = self.transport.publish
         publish(self.topics.status, payloads.ONLINE, RETAINED_QOS, True)
+        self._counts_sent.clear()
         self._publish_counts()
         hub = self._hub
         for object_id in hub.objects_in_scope:
@@ -166,13 +169,18 @@ class SaymonMirror:
             self._publish_state(link_id, EntityType.LINK)
 
     def _publish_counts(self) -> None:
+        """Publish the total and per-level counts that differ from what was last published."""
         model = self._hub.model
-        publish = self.transport.publish
-        publish(
-            self.topics.incident_count, payloads.count(len(model.incidents)), RETAINED_QOS, True
-        )
+        counts = {self.topics.incident_count: len(model.incidents)}
         for level_id, number in model.level_counts().items():
-            publish(self.topics.level_count(level_id), payloads.count(number), RETAINED_QOS, True)
+            counts[self.topics.level_count(level_id)] = number
+        sent = self._counts_sent
+        publish = self.transport.publish
+        for topic, number in counts.items():
+            if sent.get(topic) != number and publish(
+                topic, payloads.count(number), RETAINED_QOS, True
+            ):
+                sent[topic] = number
 
     def _publish_state(self, entity_id: str, entity_type: EntityType) -> None:
         model = self._hub.model
