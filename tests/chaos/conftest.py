@@ -45,14 +45,19 @@ async def make_rig(
     stack = AsyncExitStack()
     rigs: list[ChaosRig] = []
 
-    async def make(*, proxy: bool = False, **simulator_options: Any) -> ChaosRig:
+    async def make(
+        *,
+        proxy: bool = False,
+        broker_auth: tuple[str, str] | None = None,
+        **simulator_options: Any,
+    ) -> ChaosRig:
         broker = MosquittoBroker(tmp_path / f"broker{len(rigs)}")
-        await broker.start()
+        await broker.start(password=broker_auth)
         stack.push_async_callback(broker.stop)
         simulator = SaymonSimulator(**{"objects": 40, "seed": 7, **simulator_options})
         await simulator.start()
         stack.push_async_callback(simulator.stop)
-        rig = ChaosRig(hass, simulator, broker)
+        rig = ChaosRig(hass, simulator, broker, broker_auth=broker_auth)
         rigs.append(rig)
         if proxy:
             rig.proxy = FreezeProxy(simulator.comet_port)

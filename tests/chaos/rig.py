@@ -32,8 +32,10 @@ from custom_components.saymon.const import (
     CONF_MQTT_BASE_TOPIC,
     CONF_MQTT_HOST,
     CONF_MQTT_MODE,
+    CONF_MQTT_PASSWORD,
     CONF_MQTT_PORT,
     CONF_MQTT_QOS,
+    CONF_MQTT_USERNAME,
     DOMAIN,
     MQTT_BROKER,
 )
@@ -146,10 +148,16 @@ class ChaosRig:
     """One entry, its simulator and its broker, plus the ledgers and the fault windows."""
 
     def __init__(
-        self, hass: HomeAssistant, simulator: SaymonSimulator, broker: MosquittoBroker
+        self,
+        hass: HomeAssistant,
+        simulator: SaymonSimulator,
+        broker: MosquittoBroker,
+        *,
+        broker_auth: tuple[str, str] | None = None,
     ) -> None:
         """Nothing runs before :meth:`start`."""
         self.hass = hass
+        self.broker_auth = broker_auth
         self.sim = simulator
         self.broker = broker
         self.entry: MockConfigEntry | None = None
@@ -167,7 +175,10 @@ class ChaosRig:
 
     async def start(self, options: dict[str, Any] | None = None, **data: Any) -> SaymonHub:
         """Set up the entry with the mirror on; returns once connected and settled."""
-        entry = entry_for(self.sim, {**mirror_options(self.broker), **(options or {})}, **data)
+        mirror = mirror_options(self.broker)
+        if self.broker_auth is not None:
+            mirror[CONF_MQTT_USERNAME], mirror[CONF_MQTT_PASSWORD] = self.broker_auth
+        entry = entry_for(self.sim, {**mirror, **(options or {})}, **data)
         entry.add_to_hass(self.hass)
         self.entry = entry
         assert await self.hass.config_entries.async_setup(entry.entry_id)
@@ -244,6 +255,20 @@ class ChaosRig:
         assert await self.hass.config_entries.async_setup(entry.entry_id)
         self.loaded_again()
         self.fault_clears(window)
+        await self.settle()
+
+    async def wait_reloaded(self, old: SaymonHub, timeout: float = 30.0) -> None:
+        """Wait until the entry was set up again with a new hub (reauth, options), settled."""
+
+        def reloaded() -> bool:
+            entry = self.entry
+            return (
+                entry is not None
+                and entry.state is ConfigEntryState.LOADED
+                and getattr(entry, "runtime_data", old) is not old
+            )
+
+        await wait_until(reloaded, timeout, "the entry loaded again")
         await self.settle()
 
     def loaded_again(self) -> None:
@@ -368,7 +393,7 @@ class ChaosRig:
         if not self.mirror.transport.connected:
             await poll(lambda: self.mirror.transport.connected, timeout)
         truth = self.retained_truth()
-        subscriber = Subscriber(self.broker.port, f"{BASE_TOPIC}/#")
+        subscriber = Subscriber(self.broker.port, f"{BASE_TOPIC}/#", auth=self.broker_auth)
         await subscriber.start()
         diff: list[str] = []
 

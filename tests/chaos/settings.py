@@ -20,7 +20,7 @@ def _number(name: str, short: float, long: float) -> float:
     return long if LONG else short
 
 
-OUTAGE_SECONDS: Final = _number("SAYMON_CHAOS_OUTAGE_SECONDS", 3.0, 20.0)
+OUTAGE_SECONDS: Final = _number("SAYMON_CHAOS_OUTAGE_SECONDS", 2.0, 20.0)
 """How long Comet, REST or the network stay broken in the fault scenarios."""
 
 BROKER_OUTAGE_SECONDS: Final = _number("SAYMON_CHAOS_BROKER_OUTAGE_SECONDS", 4.0, 60.0)

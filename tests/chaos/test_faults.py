@@ -38,7 +38,7 @@ async def test_comet_killed_and_restarted_mid_storm(make_rig: MakeRig) -> None:
     rig = await make_rig()
     await rig.start()
     storm = rig.storm(OUT + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     await rig.sim.stop_comet()
     await asyncio.sleep(OUT)
@@ -56,7 +56,7 @@ async def test_rest_down_while_comet_up(make_rig: MakeRig) -> None:
     rig = await make_rig()
     hub = await rig.start()
     storm = rig.storm(OUT + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     await rig.sim.stop_rest()
     # model-changed needs REST to read the new object: it must not be lost for good.
@@ -81,7 +81,7 @@ async def test_comet_down_while_rest_up(hass: HomeAssistant, make_rig: MakeRig) 
     rig = await make_rig()
     hub = await rig.start()
     storm = rig.storm(OUT + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     await rig.sim.stop_comet()
     await asyncio.sleep(OUT / 2)
@@ -108,7 +108,7 @@ async def test_network_cut_without_close(make_rig: MakeRig) -> None:
     hub = await rig.start(comet=str(rig.proxy.port))
     disconnects = sum(hub.comet.stats.disconnects.values())
     storm = rig.storm(OUT + 4.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     cut = asyncio.get_running_loop().time()
     rig.proxy.freeze()
@@ -132,7 +132,7 @@ async def test_session_expired_during_a_stream(make_rig: MakeRig) -> None:
     hub = await rig.start()
     logins = hub.rest.logins
     storm = rig.storm(OUT + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     await rig.sim.expire_sessions(disconnect=True)  # Comet drops the socket, REST says 401
     await asyncio.sleep(OUT / 2)
@@ -150,7 +150,7 @@ async def test_credentials_changed_starts_reauth_without_a_loop(
     rig = await make_rig()
     hub = await rig.start()
     storm = rig.storm(OUT + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     window = rig.fault_begins(HA_DOWN)
     rig.sim.set_password("changed-on-the-server")
     await rig.sim.expire_sessions(disconnect=True)
@@ -178,10 +178,9 @@ async def test_credentials_changed_starts_reauth_without_a_loop(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
-    await wait_until(lambda: rig.entry is not None and rig.hub is not hub, 30, "the reload")
+    await rig.wait_reloaded(hub)
     rig.loaded_again()
     rig.fault_clears(window)
-    await rig.settle()
     await _survived(
         rig,
         "credentials changed",
@@ -194,7 +193,7 @@ async def test_slow_saymon(make_rig: MakeRig) -> None:
     rig = await make_rig()
     hub = await rig.start()
     storm = rig.storm(OUT + 2.0 * REST_DELAY + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     rig.sim.set_rest_delay(REST_DELAY)
     resyncs = hub.resyncs
@@ -217,7 +216,7 @@ async def test_saymon_answers_500_during_a_resync(make_rig: MakeRig) -> None:
     rig = await make_rig()
     hub = await rig.start()
     storm = rig.storm(OUT + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     failures = hub.resync_failures
     rig.sim.faults.fail_all = True
@@ -238,7 +237,7 @@ async def test_broker_restart_mid_storm(make_rig: MakeRig) -> None:
     await rig.start()
     snapshots = rig.mirror.snapshots
     storm = rig.storm(4.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     await rig.broker.restart(downtime=0.5)  # no persistence: every retained topic is gone
     rig.fault_clears()
@@ -251,7 +250,7 @@ async def test_broker_unreachable_during_a_storm(make_rig: MakeRig) -> None:
     rig = await make_rig()
     await rig.start()
     storm = rig.storm(BROKER_OUTAGE_SECONDS + 2.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     rig.fault_begins()
     await rig.broker.stop(hard=True)
     await poll(lambda: not rig.mirror.transport.connected, 10)
@@ -276,7 +275,7 @@ async def test_home_assistant_restarted_in_the_middle_of_it_all(make_rig: MakeRi
     rig = await make_rig()
     await rig.start()
     storm = rig.storm(OUT + 4.0, STORM_RATE)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     outage = rig.fault_begins()
     await rig.sim.stop_comet()
     broker = asyncio.create_task(rig.broker.restart(downtime=OUT / 2))
