@@ -79,7 +79,7 @@ async def make_rig(
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the results table of the chaos tests that ran."""
-    if any(report.RESULTS.values()):
+    if any(report.RESULTS.values()) and report_path() is None:  # scripts/chaos prints it
         terminalreporter.section("chaos results")
         terminalreporter.write_line(report.render(report.RESULTS))
 

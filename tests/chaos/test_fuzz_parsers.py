@@ -42,6 +42,11 @@ from .tally import Tally
 pytestmark = pytest.mark.chaos
 
 PROFILE = settings.get_profile("saymon-chaos")
+FOUND_COMET = (
+    "found RecursionError on deeply nested JSON text, ValueError on '\u00b2' and 5000-digit "
+    "counts, unbounded nested id references (fixed)"
+)
+FOUND_REST = "found RecursionError on deeply nested JSON text (fixed)"
 
 ODD_STRINGS = [
     "",
@@ -237,7 +242,7 @@ def test_comet_event_parsers() -> None:
     for topic in COMET_PAYLOADS:
         for value in [*ODD_STRINGS, *ODD_NUMBERS, *HUGE, nested(200), deep_list(5000)]:
             tally.run(partial(comet_events.parse_event, topic, (value,)))
-    report.record("inputs", tally.row())
+    report.record("inputs", tally.row(FOUND_COMET))
     assert tally.accepted
     assert tally.rejected
 
@@ -258,7 +263,7 @@ def test_rest_record_parsers() -> None:
     for parse, _ in REST_RECORDS.values():
         for value in [*ODD_STRINGS, *ODD_NUMBERS, *HUGE, nested(200), deep_list(5000)]:
             tally.run(partial(parse, value))
-    report.record("inputs", tally.row())
+    report.record("inputs", tally.row(FOUND_REST))
     assert tally.accepted
     assert tally.rejected
 
@@ -275,7 +280,7 @@ def test_entity_type_spellings() -> None:
         tally.run(lambda: EntityType.parse(value))
 
     check()
-    report.record("inputs", tally.row())
+    report.record("inputs", tally.row("found ValueError for '\u00b2' (fixed)"))
     assert tally.accepted
     assert tally.rejected
 
@@ -310,7 +315,7 @@ def test_rest_bodies_and_error_bodies() -> None:
     for body in (deep, '{"a":' * 100_000 + "1" + "}" * 100_000):
         tally.run(partial(SaymonRestClient._decode, body, "fuzz"))
         tally.run(partial(_error_details, body))
-    report.record("inputs", tally.row())
+    report.record("inputs", tally.row("found RecursionError on deep nesting (fixed)"))
     assert tally.accepted
     assert tally.rejected
 
