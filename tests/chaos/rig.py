@@ -254,8 +254,7 @@ class ChaosRig:
         await asyncio.sleep(downtime)
         assert await self.hass.config_entries.async_setup(entry.entry_id)
         self.loaded_again()
-        self.fault_clears(window)
-        await self.settle()
+        self.fault_clears(window)  # verify() waits for the rest (Comet may still be away)
 
     async def wait_reloaded(self, old: SaymonHub, timeout: float = 30.0) -> None:
         """Wait until the entry was set up again with a new hub (reauth, options), settled."""
