@@ -262,7 +262,15 @@ class HassProcess:
         self._output = self.output_file.open("ab")
         self._output.write(f"\n===== start {self.starts + 1} on port {self.port} =====\n".encode())
         self._output.flush()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # No coverage in the child: pytest-cov's subprocess hook would start it there with
+        # other settings (no branch data, another working folder), and combining the two
+        # fails the whole run. The integration's coverage comes from the in-process tests.
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("COV_CORE_", "COVERAGE_"))
+        }
+        env["PYTHONUNBUFFERED"] = "1"
         self._process = await asyncio.create_subprocess_exec(
             self.python,
             "-m",
