@@ -58,13 +58,17 @@ def plan(names: Sequence[str], scales: Sequence[str], quick: bool) -> list[Job]:
             label = SCALES[factor]
             params: dict[str, Any] = {"scale": label, "factor": n}
             if name == "pipeline":
-                params |= {"objects": 2000 * n, "duration": (5 if quick else 30) if n == 1 else 10}
+                params |= {"objects": 2000 * n, "duration": (5 if quick else 30) if n == 1 else 5}
                 jobs.append(Job(name, params, 420))
             elif name == "latency":
-                params |= {"objects": 2000, "rate": 1000 * n, "duration": 5 if quick else 10}
+                params |= {
+                    "objects": 2000,
+                    "rate": 1000 * n,
+                    "duration": 5 if quick or n > 1 else 10,
+                }
                 jobs.append(Job(name, params, 240))
             elif name == "mirror":
-                params |= {"changes": 10_000 * n, "objects": 2000}
+                params |= {"changes": 5_000 * n, "objects": 2000}
                 jobs.append(Job(name, params, 300))
             elif name == "bridge":
                 # 10x is the 100,000-event storm of the issue.
