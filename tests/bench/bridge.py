@@ -184,6 +184,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 want_fn=fired_after(EVENT_INCIDENT, incidents),
             )
             dropped = hub.comet.stats.dropped
+            overflow = int(hub.mirror.transport.stats().get("dropped_overflow") or 0)
         bridge = node_process(
             "bridge.js",
             "--comet",
@@ -253,6 +254,13 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         note="≥ 1: the integration is no slower",
     )
     fig("events dropped by the integration's queue", dropped, op="eq", limit=0)
+    fig(
+        "MQTT messages dropped by the mirror's queue",
+        overflow,
+        op="eq",
+        limit=0,
+        note="queue of 100,000 messages (the option's default)",
+    )
     if published:
         fig("Node bridge publish errors", published.get("errors"), op="info")
     return figures
