@@ -8,12 +8,14 @@ python-engineio would hand it.
 
 from __future__ import annotations
 
+import json
+import math
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
-from custom_components.saymon.api.comet import _InlineEngineIOClient
+from custom_components.saymon.api.comet import _FastJson, _InlineEngineIOClient
 
 
 def engine(binary_pending: bool = False) -> tuple[_InlineEngineIOClient, list[tuple[Any, ...]]]:
@@ -73,3 +75,12 @@ def test_not_while_a_binary_event_waits_for_attachments() -> None:
 def test_not_without_a_receiver() -> None:
     client = _InlineEngineIOClient()
     assert not client._fast_path('2["state-change",{"id":"o"}]')
+
+
+def test_json_module_falls_back_for_what_orjson_refuses() -> None:
+    """python-socketio gets orjson; what orjson refuses goes to python-engineio's module."""
+    assert _FastJson.loads('["a",{"b":1}]') == ["a", {"b": 1}]
+    assert math.isnan(_FastJson.loads("[NaN]")[0])  # orjson refuses NaN; the fallback takes it
+    assert _FastJson.loads("[123456789012345678901234567890]") == [1.2345678901234568e29]
+    assert _FastJson.dumps(["a", {"b": 1}]) == '["a",{"b":1}]'
+    assert json.loads(_FastJson.dumps({1: "x"})) == {"1": "x"}  # non-string keys: fallback

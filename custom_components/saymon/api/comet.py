@@ -193,9 +193,10 @@ class CometStats:
 class _FastJson:
     """The JSON "module" handed to python-socketio: orjson, with python-engineio's as fallback.
 
-    python-socketio installs it on its packet classes, i.e. for the whole process; the
-    fallback keeps every input the default module accepts working the same way (e.g. integers
-    beyond 64 bits, ``NaN``), so another Socket.IO user in the process sees no difference.
+    python-socketio installs it on its packet classes, i.e. for the whole process. What orjson
+    refuses (``NaN``, a dict with non-string keys to send) goes to python-engineio's module as
+    before. One difference remains: orjson reads integers beyond 64 bits as floats (SAYMON
+    sends none: its ids are strings, its timestamps milliseconds).
     """
 
     @staticmethod
