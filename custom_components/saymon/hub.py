@@ -775,7 +775,10 @@ class SaymonHub:
         self.fired[event_type] += 1
         self.hass.bus.async_fire(event_type, data)
         for listener in self._change_listeners:
-            listener(event_type, data)
+            try:
+                listener(event_type, data)
+            except Exception:  # the mirror's trouble must not stop the hub or the other listeners
+                _LOGGER.exception("Error in a SAYMON change listener")
 
     def _state_event_data(self, change: StateChanged, replayed: bool) -> dict[str, Any]:
         model = self.model

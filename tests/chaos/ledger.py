@@ -92,26 +92,29 @@ class _Seen:
 class BusLedger:
     """``saymon_incident`` events as Home Assistant fired them."""
 
-    def __init__(self, hass: HomeAssistant) -> None:
-        """Listen on the bus."""
+    def __init__(self, hass: HomeAssistant | None) -> None:
+        """Listen on the bus (without ``hass``: fed through :meth:`add`)."""
         self.by_id: dict[str, _Seen] = {}
         self.counts: Counter[str] = Counter()
-        self._unsubscribe: CALLBACK_TYPE | None = hass.bus.async_listen(
-            EVENT_INCIDENT, self._record
+        self._unsubscribe: CALLBACK_TYPE | None = (
+            None if hass is None else hass.bus.async_listen(EVENT_INCIDENT, self._record)
         )
 
     @callback
     def _record(self, event: Event) -> None:
         data = event.data
-        kind = str(data["type"])
-        self.counts["replayed" if data.get("replayed") else "live"] += 1
-        seen = self.by_id.setdefault(str(data["incident_id"]), _Seen())
+        self.add(str(data["type"]), str(data["incident_id"]), bool(data.get("replayed")))
+
+    def add(self, kind: str, incident_id: str, replayed: bool, at: float | None = None) -> None:
+        """Count one incident event (``at``: when it was seen, default now)."""
+        self.counts["replayed" if replayed else "live"] += 1
+        seen = self.by_id.setdefault(incident_id, _Seen())
         if seen.closed:
             seen.after_close += 1
         if kind == "opened":
             seen.opened += 1
             if seen.first_opened is None:
-                seen.first_opened = time.monotonic()
+                seen.first_opened = time.monotonic() if at is None else at
         elif kind == "closed":
             seen.closed += 1
 

@@ -256,6 +256,10 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
         ("incident-count", "²"),
         ("incident-count", {"count": "9" * 5000}),  # beyond int()'s digit limit
         ("model-changed", {"changeType": 1, "id": {"id": {"id": "deep"}}}),
+        # Found by the long wire fuzz: a timestamp beyond 64 bits passed the parser and then
+        # broke the MQTT mirror's JSON encoder (and Home Assistant's) inside the hub.
+        ("incidents", {"changeType": 1, "payload": {"id": "a", "timestamp": 2**70}}),
+        ("incident-count", 2**70),
     ],
 )
 def test_hostile_payloads_are_protocol_errors(topic: str, payload: object) -> None:

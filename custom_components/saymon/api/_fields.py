@@ -10,8 +10,9 @@ instead of crashing a whole snapshot or event stream.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import contextlib
 import json
-from typing import Any
+from typing import Any, Final
 
 from .errors import SaymonProtocolError
 
@@ -65,22 +66,33 @@ def id_list(value: Any, what: str) -> tuple[str, ...]:
     return () if single is None else (single,)
 
 
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+
+
 def opt_int(value: Any, what: str) -> int | None:
-    """Read an optional integer (timestamps, priorities, counts); numeric strings accepted."""
+    """Read an optional integer (timestamps, priorities, counts); numeric strings accepted.
+
+    Integers must fit in 64 bits: beyond that JSON encoders (Home Assistant's, the MQTT
+    mirror's) refuse them, and no SAYMON value is that large.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise SaymonProtocolError(f"{what}: expected a number, got a boolean")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise SaymonProtocolError(f"{what}: expected an integer, got {type(value).__name__}")
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = int(value.strip())
+    if number is None:
+        raise SaymonProtocolError(f"{what}: expected an integer, got {type(value).__name__}")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise SaymonProtocolError(f"{what}: {number:.3e} does not fit in 64 bits")
+    return number
 
 
 def opt_str(value: Any, what: str) -> str | None:

@@ -831,6 +831,12 @@ class _CometTLSError(SaymonCometError, SaymonTLSError):
     """Comet's TLS certificate was rejected."""
 
 
+_HANDLED_LIBRARY_ERRORS: Final = frozenset({"packet queue is empty, aborting"})
+"""python-engineio errors that only announce a disconnect this client handles (its write loop
+gives up when it had nothing to send for ``max(pingInterval, pingTimeout) + 5`` s, e.g. while a
+burst delays the server's ping); shown at debug level like the library's other chatter."""
+
+
 class _RedactingFilter(logging.Filter):
     """Removes live session ids from python-socketio/-engineio log records.
 
@@ -846,9 +852,10 @@ class _RedactingFilter(logging.Filter):
         # python-socketio/-engineio warn about things this client handles itself (e.g. "Server
         # sent close packet" on every clean disconnect); their chatter shows at debug level only,
         # the caller reports outages through the connected/disconnected callbacks.
-        if record.levelno < logging.ERROR and not logging.getLogger(record.name).isEnabledFor(
-            logging.DEBUG
-        ):
+        level = record.levelno
+        if level >= logging.ERROR and record.msg in _HANDLED_LIBRARY_ERRORS:
+            level = logging.INFO
+        if level < logging.ERROR and not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
             return False
         if self.secrets:
             message = record.getMessage()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from ._fields import as_mapping, opt_id, opt_int, opt_str, req_id
+from ._fields import INT64_MAX, as_mapping, opt_id, opt_int, opt_str, req_id
 from .errors import SaymonProtocolError
 from .models import EntityType, Incident
 
@@ -161,9 +161,9 @@ def _level_counts(value: Any) -> dict[str, int] | None:
 def _count_value(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int) and value >= 0:
+    if isinstance(value, int) and 0 <= value <= INT64_MAX:
         return value
-    if isinstance(value, float) and value.is_integer() and value >= 0:
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= INT64_MAX:
         return int(value)
     if isinstance(value, str) and value.strip().isdecimal() and len(value) <= 18:
         return int(value)
