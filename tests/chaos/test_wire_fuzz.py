@@ -20,13 +20,15 @@ from tests.simulator import STATE_ALARM, STATE_WORKING
 
 from . import report
 from .conftest import MakeRig
-from .rig import poll, wait_until
+from .rig import wait_until
 from .settings import LONG, WIRE_FRAMES
 from .wire import CONNECTION_ENDERS, mutate, valid_events
 
 pytestmark = pytest.mark.chaos
 
 BATCH = 100
+MARKER_TOPIC = "chaos-marker"
+MARKER = f'42["{MARKER_TOPIC}",{{}}]'
 
 
 async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
@@ -36,11 +38,6 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
     rng = random.Random(20261126)
     events_before = sum(stats.events.values())
     malformed_before = sum(stats.malformed.values())
-
-    def accounted() -> int:
-        delivered = sum(stats.events.values()) - events_before
-        rejected = sum(stats.malformed.values()) - malformed_before
-        return delivered + rejected
 
     connects = stats.connects
     tried = mutated = pings = 0
@@ -56,13 +53,19 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
             mutated += fuzzed is not frame
             frames.append(fuzzed)
         frames.append(valid_events(rig.sim, rng, 1)[0])  # closes a pending binary packet
+        frames.append(MARKER)  # delivered last (frames are handled in order)
         pings += sum(1 for f in frames if isinstance(f, str) and f[:1] in ("2", "6"))
+        markers = stats.events[MARKER_TOPIC]
         assert await rig.sim.send_frames(frames) == 1
         tried += len(frames)
-        expected = tried - pings  # Engine.IO PING and NOOP carry nothing to count
         # Paced by the client: a server flooding it without pause would delay its own pings
         # (one process here) until the client's Engine.IO write loop gives up.
-        await poll(lambda: accounted() >= expected, 30)  # noqa: B023
+        await wait_until(
+            lambda: stats.events[MARKER_TOPIC] > markers,  # noqa: B023
+            60,
+            "the batch handled",
+        )
+    expected = tried - pings  # Engine.IO PING and NOOP carry nothing to count
     delivered = sum(stats.events.values()) - events_before
     rejected = sum(stats.malformed.values()) - malformed_before
     assert delivered + rejected == expected, f"{expected} frames: {delivered} + {rejected}"
