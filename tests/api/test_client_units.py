@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 
 import aiohttp
 import pytest
@@ -17,7 +19,11 @@ from custom_components.saymon.api.comet import (
     _call,
     _is_session_rejection,
 )
-from custom_components.saymon.api.errors import SaymonConnectionError, SaymonProtocolError
+from custom_components.saymon.api.errors import (
+    SaymonCometError,
+    SaymonConnectionError,
+    SaymonProtocolError,
+)
 from custom_components.saymon.api.events import StateChangeEvent
 from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.api.rest import (
@@ -164,12 +170,34 @@ def test_redacting_filter_hides_live_session_ids() -> None:
     record = logging.LogRecord(
         "x", logging.ERROR, __file__, 1, "url %s", ("http://h/?sessionId=abc%2B1",), None
     )
-    comet_module._REDACTOR.secrets.add("abc%2B1")
+    redactor = comet_module._REDACTOR
+    redactor.remember(["abc%2B1"])
+    redactor.remember(["abc%2B1"])  # a second client on the same session
     try:
-        assert comet_module._REDACTOR.filter(record)
+        assert redactor.filter(record)
         assert record.getMessage() == "url http://h/?sessionId=***"
+        redactor.forget(["abc%2B1"])  # the first client stops: still in use
+        assert "abc%2B1" in redactor.secrets
     finally:
-        comet_module._REDACTOR.secrets.discard("abc%2B1")
+        redactor.forget(["abc%2B1"])
+    assert "abc%2B1" not in redactor.secrets
+
+
+async def test_check_forgets_its_session_id(http: aiohttp.ClientSession) -> None:
+    """A one-shot check (the config flow's) leaves no secret behind, failed or not."""
+
+    async def session(_: bool) -> str:
+        return "forget-me"
+
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = CometClient(
+        http, CometEndpoint(f"http://127.0.0.1:{port}"), session, connect_timeout=2
+    )
+    with pytest.raises(SaymonCometError):
+        await client.check()
+    assert "forget-me" not in comet_module._REDACTOR.secrets
 
 
 async def test_login_body_without_session_uses_cookie(

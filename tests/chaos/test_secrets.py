@@ -146,6 +146,13 @@ async def test_no_secret_in_logs_diagnostics_mqtt_or_errors(
                 await async_get_config_entry_diagnostics(hass, rig.entry), default=str
             )
             errors += await provoked_errors(sim.rest_url, sim.comet_port, issued[0].id)
+            # Where a leak would show: a library record carrying the live session id goes
+            # through the same logger and filter as python-engineio's connect line.
+            live = rig.entry.runtime_data.rest.session_id
+            assert live is not None
+            logging.getLogger("custom_components.saymon.api.comet.engineio").info(
+                "probe: connecting to /socket.io/?sessionId=%s", quote(live, safe="")
+            )
         finally:
             await mqtt.close()
             sim.accounts.create_session = create  # type: ignore[method-assign]
@@ -173,7 +180,8 @@ async def test_no_secret_in_logs_diagnostics_mqtt_or_errors(
     assert not found, found[:10]
     assert len(logs.lines) > 500  # debug logging really was on
     assert any("engineio" in line for line in logs.lines)
-    assert any("sessionId=***" in line for line in logs.lines)  # where a leak would show
+    assert any("probe: connecting to /socket.io/?sessionId=***" in line for line in logs.lines)
+    assert any("comet.engineio" in line for line in logs.lines)  # the library's own records
     report.record(
         "inputs",
         {

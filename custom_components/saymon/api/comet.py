@@ -534,6 +534,7 @@ class CometClient:
             raise SaymonSessionExpiredError(str(err)) from None
         finally:
             await self._close_socket()
+            self._forget_secrets()
 
     async def subscribe(self, subscription: Subscription) -> None:
         """Add a subscription, effective now if connected and after every reconnect."""
@@ -647,7 +648,7 @@ class CometClient:
         await self._close_socket()
         self._forget_secrets()
         self._secrets = _secret_forms(session_id)
-        _REDACTOR.secrets.update(self._secrets)
+        _REDACTOR.remember(self._secrets)
         self._disconnected.clear()
         self._disconnect_reason = ""
         self._connect_error = None
@@ -746,7 +747,8 @@ class CometClient:
             _LOGGER.debug("Comet emit failed; it is repeated on reconnect")
 
     def _forget_secrets(self) -> None:
-        _REDACTOR.secrets.difference_update(self._secrets)
+        _REDACTOR.forget(self._secrets)
+        self._secrets = ()
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -846,7 +848,18 @@ class _RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self.secrets: Counter[str] = Counter()
+        """Secrets in use, counted: clients of one process may share a session id."""
+
+    def remember(self, secrets: Iterable[str]) -> None:
+        """Redact ``secrets`` until :meth:`forget` was called as often for them."""
+        self.secrets.update(secret for secret in secrets if secret)
+
+    def forget(self, secrets: Iterable[str]) -> None:
+        """Stop redacting ``secrets`` once no client uses them any more."""
+        self.secrets.subtract(secret for secret in secrets if secret)
+        for secret in [secret for secret, uses in self.secrets.items() if uses <= 0]:
+            del self.secrets[secret]
 
     def filter(self, record: logging.LogRecord) -> bool:
         # python-socketio/-engineio warn about things this client handles itself (e.g. "Server
