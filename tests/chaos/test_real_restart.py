@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from custom_components.saymon.states import BUILTIN_STATE_KEYS
 from tests.e2e.hass_process import HassClient, HassProcess, HassWebSocket, Owner, onboard
 from tests.e2e.saymon_flows import add_saymon_entry, enable_mqtt_mirror, wait_settled
+from tests.e2e.stack import around_hass
 from tests.mosquitto import MosquittoBroker, Received, Subscriber
 from tests.simulator import SaymonSimulator
 
@@ -121,21 +121,12 @@ async def test_real_home_assistant_restart(tmp_path: Path) -> None:
     sim = SaymonSimulator(objects=20, seed=13)
     broker = MosquittoBroker(tmp_path / "mqtt")
     hass = HassProcess(tmp_path / "config")
-    async with contextlib.AsyncExitStack() as stack:
-        await sim.start()
-        stack.push_async_callback(sim.stop)
-        await broker.start()
-        stack.push_async_callback(broker.stop)
-        events = Timed(broker.port, f"{BASE}/#")
-        await events.start()
-        stack.push_async_callback(events.close)
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        stack.push_async_callback(hass.stop)
-        try:
-            await scenario(sim, broker, hass, events, session)
-        except BaseException:
-            print(f"--- Home Assistant output ---\n{hass.log_tail(150)}")
-            raise
+    topics = f"{BASE}/#"
+    async with around_hass(sim, broker, lambda port: Timed(port, topics), hass, log_lines=150) as (
+        events,
+        session,
+    ):
+        await scenario(sim, broker, hass, events, session)
 
 
 async def scenario(

@@ -38,6 +38,7 @@ from tests.util import wait_for
 
 from .hass_process import HassClient, HassProcess, HassWebSocket, Owner, onboard
 from .saymon_flows import add_saymon_entry, enable_mqtt_mirror, saymon_entries, wait_settled
+from .stack import around_hass
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -212,22 +213,12 @@ async def test_end_to_end(tmp_path: Path) -> None:
     sim = SaymonSimulator(objects=12, seed=1)
     broker = MosquittoBroker(tmp_path / "mqtt")
     hass = HassProcess(tmp_path / "config", packages={"e2e": PACKAGE})
-    subscriber: Subscriber | None = None
-    async with contextlib.AsyncExitStack() as stack:
-        await sim.start()
-        stack.push_async_callback(sim.stop)
-        await broker.start()
-        stack.push_async_callback(broker.stop)
-        subscriber = Subscriber(broker.port, f"{BASE_TOPIC}/#")
-        await subscriber.start()
-        stack.push_async_callback(subscriber.close)
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        stack.push_async_callback(hass.stop)
-        try:
-            await _scenario(sim, broker, hass, subscriber, session)
-        except BaseException:
-            print(f"--- Home Assistant output ---\n{hass.log_tail(200)}")
-            raise
+    topics = f"{BASE_TOPIC}/#"
+    async with around_hass(sim, broker, lambda port: Subscriber(port, topics), hass) as (
+        subscriber,
+        session,
+    ):
+        await _scenario(sim, broker, hass, subscriber, session)
 
 
 async def _scenario(
