@@ -31,9 +31,9 @@ def engine(binary_pending: bool = False) -> tuple[_InlineEngineIOClient, list[tu
 
 def test_plain_events_take_the_fast_path() -> None:
     client, seen = engine()
-    assert client._fast_path('2["state-change",{"id":"o","state_id":3}]')
-    assert client._fast_path('2["incident-count",5]')
-    assert client._fast_path('2["no-args"]')
+    assert client.fast_path('2["state-change",{"id":"o","state_id":3}]')
+    assert client.fast_path('2["incident-count",5]')
+    assert client.fast_path('2["no-args"]')
     assert seen == [
         ("state-change", {"id": "o", "state_id": 3}),
         ("incident-count", 5),
@@ -62,19 +62,19 @@ def test_plain_events_take_the_fast_path() -> None:
 )
 def test_everything_else_goes_to_python_socketio(packet: Any) -> None:
     client, seen = engine()
-    assert not client._fast_path(packet)
+    assert not client.fast_path(packet)
     assert seen == []
 
 
 def test_not_while_a_binary_event_waits_for_attachments() -> None:
     client, seen = engine(binary_pending=True)
-    assert not client._fast_path('2["state-change",{"id":"o"}]')
+    assert not client.fast_path('2["state-change",{"id":"o"}]')
     assert seen == []
 
 
 def test_not_without_a_receiver() -> None:
     client = _InlineEngineIOClient()
-    assert not client._fast_path('2["state-change",{"id":"o"}]')
+    assert not client.fast_path('2["state-change",{"id":"o"}]')
 
 
 def test_json_module_falls_back_for_what_orjson_refuses() -> None:

@@ -80,8 +80,15 @@ MALFORMED_FRAME: Final = "(frame)"
 
 DEFAULT_QUEUE_SIZE: Final = 50_000
 DEFAULT_READ_AHEAD: Final = 20_000
-"""Queued events at which reading from Comet pauses until half of them are handled."""
+"""Queued events beyond which further frames are held raw, undecoded (see ``max_held_bytes``)."""
+DEFAULT_MAX_HELD_BYTES: Final = 128 * 1024 * 1024
+"""Raw frames held while the queue is full; beyond it reading pauses until half are handled."""
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+_BATCH: Final = 500
+"""Events the worker handles at most before yielding to the event loop."""
+_BATCH_SECONDS: Final = 0.05
+"""Time after which the worker yields even within a batch (a slow consumer must not starve
+the read loop, which answers Comet's pings)."""
 WS_CLOSE_GRACE: Final = 1.0
 """Seconds a dead WebSocket is given to answer our close before it is dropped."""
 STABLE_AFTER: Final = 30.0
@@ -162,6 +169,10 @@ class CometStats:
     malformed: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     queue_peak: int = 0
+    held_peak: int = 0
+    """Most frames held raw at once while the queue was full (see ``max_held_bytes``)."""
+    reading_paused: int = 0
+    """Times the hold was full and reading from Comet paused (TCP backpressure)."""
     last_event: float | None = None
     connected_since: float | None = None
 
@@ -183,6 +194,8 @@ class CometStats:
             "malformed": dict(self.malformed),
             "dropped": self.dropped,
             "queue_peak": self.queue_peak,
+            "held_peak": self.held_peak,
+            "reading_paused": self.reading_paused,
             "last_event_age": None if self.last_event is None else round(now - self.last_event, 3),
             "connected_for": None
             if self.connected_since is None
@@ -236,24 +249,29 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
     """
 
     fast_event: Callable[..., None] | None = None
-    """Receives plain events directly (see :meth:`_fast_path`)."""
+    """Receives plain events directly (see :meth:`fast_path`)."""
     socketio_client: socketio.AsyncClient | None = None
     comet: CometClient | None = None
     """The client whose queue may pause this read loop (see ``read_ahead``)."""
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
-        if event == "message":
-            if self._fast_path(args[0] if args else None):
-                comet = self.comet
-                if comet is not None and comet.reading_paused:
-                    await comet.wait_for_room(self)
-                return None
-            # A Socket.IO DISCONNECT ("1...") makes python-socketio call eio.disconnect(), which
-            # waits for the read loop to end: inside the read loop that raises "Task cannot
-            # await on itself". That one packet keeps python-engineio's task per message.
-            data = args[0] if args else None
-            kwargs["run_async"] = isinstance(data, str) and data[:1] == "1"
-        return await super()._trigger_event(event, *args, **kwargs)
+        if event != "message":
+            return await super()._trigger_event(event, *args, **kwargs)
+        data = args[0] if args else None
+        comet = self.comet
+        if comet is not None and comet.holding:
+            await comet.hold(self, data)
+        elif not self.fast_path(data):
+            await self.deliver_to_library(data)
+        return None
+
+    async def deliver_to_library(self, data: Any) -> None:
+        """Hand a message that is not a plain event to python-socketio."""
+        # A Socket.IO DISCONNECT ("1...") makes python-socketio call eio.disconnect(), which
+        # waits for the read loop to end: inside the read loop that raises "Task cannot
+        # await on itself". That one packet keeps python-engineio's task per message.
+        run_async = isinstance(data, str) and data[:1] == "1"
+        await super()._trigger_event("message", data, run_async=run_async)
 
     async def _receive_packet(self, pkt: Any) -> None:
         if pkt.packet_type in _ENGINEIO_HANDLED:
@@ -265,7 +283,7 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
         if isinstance(sio, _SocketIOClient):
             sio.reject(f"unexpected Engine.IO packet type {pkt.packet_type!r}")
 
-    def _fast_path(self, data: Any) -> bool:
+    def fast_path(self, data: Any) -> bool:
         """Deliver a plain event without python-socketio; ``False``: not one, use the library.
 
         A Socket.IO EVENT for the default namespace without an acknowledgement id is the text
@@ -436,15 +454,18 @@ class CometClient:
         backoff: Backoff | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         read_ahead: int = DEFAULT_READ_AHEAD,
+        max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
     ) -> None:
         """Prepare the client; nothing connects before :meth:`start` or :meth:`check`.
 
-        Events wait in a queue for the worker. At ``read_ahead`` queued events reading from
-        Comet pauses (TCP backpressure: Comet holds the rest) until half of them are
-        handled, so a storm faster than Home Assistant is delayed, not lost; the pause is
-        short (about a second of work), so Engine.IO pings are never held up for long.
-        Beyond ``queue_size`` (only reachable when it is the smaller one) events are
-        dropped, counted and reported through ``on_events_lost``.
+        Events wait in a queue for the worker. Beyond ``read_ahead`` queued events, further
+        frames are held raw (undecoded, in order) and reading goes on, so Engine.IO pings
+        buried behind a storm are still answered in time: a storm faster than Home Assistant
+        is delayed, not lost, and does not cost the connection. Only when the held frames
+        reach ``max_held_bytes`` does reading pause (TCP backpressure: Comet holds the rest)
+        until half of them are handled; a pause that outlasts Comet's ping timeout costs a
+        reconnect and a resync. Beyond ``queue_size`` (only reachable when it is the smaller
+        one) events are dropped, counted and reported through ``on_events_lost``.
         """
         self._http = http_session
         self.endpoint = endpoint
@@ -461,6 +482,9 @@ class CometClient:
         self._backoff = backoff or Backoff()
         self._queue_size = queue_size
         self._read_ahead = read_ahead
+        self._max_held_bytes = max_held_bytes
+        self._held: deque[tuple[_InlineEngineIOClient, Any]] = deque()
+        self._held_bytes = 0
         self._room = asyncio.Event()
         self._room.set()
         self._queue: deque[tuple[str, tuple[Any, ...]]] = deque()
@@ -515,6 +539,8 @@ class CometClient:
         await self._close_socket()
         self._forget_secrets()
         self._queue.clear()
+        self._held.clear()
+        self._held_bytes = 0
         self._mark_disconnected()
 
     def reconnect_now(self) -> None:
@@ -692,15 +718,46 @@ class CometClient:
         return SaymonCometError(f"cannot connect to Comet at {self.address}: {text}")
 
     @property
-    def reading_paused(self) -> bool:
-        """Whether the read loop should wait for the worker (``read_ahead`` events queued)."""
-        return len(self._queue) >= self._read_ahead
+    def holding(self) -> bool:
+        """Whether messages are held raw: the queue is full, or earlier ones are still held."""
+        return bool(self._held) or len(self._queue) >= self._read_ahead
 
-    async def wait_for_room(self, reader: engineio.AsyncClient) -> None:
-        """Hold ``reader``'s read loop until the queue is half drained or it is closed."""
-        while self.reading_paused and self._sio is not None and self._sio.eio is reader:
-            self._room.clear()
-            await self._room.wait()
+    async def hold(self, reader: _InlineEngineIOClient, data: Any) -> None:
+        """Keep ``reader``'s message raw, after those held before it, for the worker.
+
+        Every message is held while :attr:`holding` (order is kept) until the worker has
+        handed them all on. A full hold pauses the read loop until half of it is handled or
+        the connection is closed.
+        """
+        held = self._held
+        size = len(data) if isinstance(data, str | bytes) else 0
+        if held and self._held_bytes + size > self._max_held_bytes:
+            self.stats.reading_paused += 1
+            while (
+                self._held_bytes > self._max_held_bytes // 2
+                and self._sio is not None
+                and self._sio.eio is reader
+            ):
+                self._room.clear()
+                await self._room.wait()
+        held.append((reader, data))
+        self._held_bytes += size
+        self.stats.held_peak = max(self.stats.held_peak, len(held))
+        self._queue_ready.set()
+
+    async def _release_held(self, limit: int) -> None:
+        """Hand up to ``limit`` held messages on, in order, while the queue has room."""
+        held, queue = self._held, self._queue
+        current = self._sio.eio if self._sio is not None else None
+        while held and limit > 0 and len(queue) < self._read_ahead:
+            limit -= 1
+            reader, data = held.popleft()
+            self._held_bytes -= len(data) if isinstance(data, str | bytes) else 0
+            # A closed connection's plain events still count; its control packets do not.
+            if not reader.fast_path(data) and reader is current:
+                await reader.deliver_to_library(data)
+        if not held:
+            self._held_bytes = 0
 
     async def _close_socket(self) -> None:
         self._room.set()  # a read loop waiting for room must see the connection go
@@ -793,24 +850,31 @@ class CometClient:
 
     async def _work(self) -> None:
         """Parse and deliver queued events in order, yielding to the loop between batches."""
-        queue = self._queue
+        queue, held = self._queue, self._held
         while True:
-            if not queue:
+            if not queue and not held:
                 self._queue_ready.clear()
                 if self._overflowing:
                     self._overflowing = False
                     _call(self._on_events_lost, self.stats.dropped)
                 await self._queue_ready.wait()
-            for _ in range(min(len(queue), 500)):
+            if held:
+                await self._release_held(_BATCH)
+            deadline = time.monotonic() + _BATCH_SECONDS
+            for _ in range(min(len(queue), _BATCH)):
                 topic, args = queue.popleft()
                 self._deliver(topic, args)
-            if not self._room.is_set() and len(queue) <= self._read_ahead // 2:
+                if (now := time.monotonic()) > deadline:
+                    break
+            else:
+                now = time.monotonic()
+            self.stats.last_event = now
+            if not self._room.is_set() and self._held_bytes <= self._max_held_bytes // 2:
                 self._room.set()
             await asyncio.sleep(0)
 
     def _deliver(self, topic: str, args: tuple[Any, ...]) -> None:
         stats = self.stats
-        stats.last_event = time.monotonic()
         try:
             event = parse_event(topic, args)
         except SaymonProtocolError as err:
