@@ -41,10 +41,31 @@ _SOAK_COLUMNS = (
     ("events_per_s", "events/s"),
     ("reconnects", "reconnects"),
     ("rss_growth_mb", "RSS growth MB"),
-    ("heap_growth_mb", "tracemalloc growth MB"),
+    ("heap_growth_mb", "heap growth settled MB"),
+    ("heap_under_load_growth_mb", "heap growth under load MB"),
+    ("drain_s", "drain s"),
+    ("comet_queue_max", "Comet queue max"),
+    ("sim_backlog_max", "SAYMON backlog max"),
+    ("mirror_queue_max", "MQTT queue max"),
+    ("storm_lag_max", "storm lag max"),
     ("tasks", "tasks min-max"),
+    ("tasks_settled", "tasks settled"),
     ("warnings", "warnings"),
     ("truth_equal", "truth equal"),
+)
+_SOAK_DETAILS = (
+    ("heap_settled_mb", "heap settled (after warm-up, at the end), MB"),
+    ("heap_peak", "heap peak under load"),
+    ("heap_vs_backlog", "heap under load against the messages waiting in queues"),
+    ("tracemalloc_frames", "tracemalloc frames per allocation"),
+    ("sim_backlog_mb_max", "SAYMON backlog max, MB"),
+    ("mirror_inflight_max", "MQTT unacknowledged max"),
+    ("listeners", "bus listeners"),
+    ("timers", "loop timers"),
+    ("tasks_extra_at_peak", "tasks beyond the settled set at the peak"),
+    ("tasks_missing_at_low", "settled tasks missing at the low"),
+    ("tasks_left_settled", "tasks left at the end beyond the warm-up's"),
+    ("comet_py_blob", "Comet client measured (git blob of api/comet.py)"),
 )
 
 
@@ -54,6 +75,8 @@ def record(section: str, row: Mapping[str, Any]) -> None:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return " / ".join(_cell(item) for item in value)
     if isinstance(value, bool):
         return "yes" if value else "NO"
     if isinstance(value, float):
@@ -90,7 +113,19 @@ def render(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
                 notes = [f"- {row['fault']}: {row['notes']}" for row in rows if row.get("notes")]
                 if notes:
                     parts.append("Notes\n\n" + "\n".join(notes))
+            if key == "soak":
+                parts.extend(_soak_details(row) for row in rows)
     return "\n\n".join(parts)
+
+
+def _soak_details(row: Mapping[str, Any]) -> str:
+    """The soak's figures that do not fit a table cell, and its top growing allocation sites."""
+    lines = [f"- {title}: {_cell(row[key])}" for key, title in _SOAK_DETAILS if key in row]
+    sites = row.get("top_growth") or []
+    if sites:
+        lines.append("- allocation sites that grew most between the settled heaps:")
+        lines.extend(f"  - {site}" for site in sites)
+    return "Soak details\n\n" + "\n".join(lines)
 
 
 def write(path: Path) -> None:

@@ -58,7 +58,8 @@ from .proxy import FreezeProxy
 
 BASE_TOPIC = "chaos/saymon"
 STORM_KINDS = (EVENT_STATE_CHANGE, EVENT_INCIDENTS, EVENT_INCIDENT_COUNT)
-_BUSY_TASKS = ("saymon-resync", "saymon-incident", "saymon-model-changed")
+BUSY_TASKS = ("saymon-resync", "saymon-incident", "saymon-model-changed")
+"""Tasks that only run while a resync or a REST read is under way."""
 _TASK_SLACK = 8
 
 
@@ -419,7 +420,7 @@ class ChaosRig:
 
         def quiet() -> bool:
             names = Counter(task.get_name() for task in asyncio.all_tasks())
-            return not any(names.get(name) for name in _BUSY_TASKS)
+            return not any(names.get(name) for name in BUSY_TASKS)
 
         if not await poll(quiet, timeout):
             found.append("resync/fetch tasks still running")
@@ -429,7 +430,7 @@ class ChaosRig:
                 found.append(f"{names.get(name, 0)} {name} tasks")
         tasks = len(client_tasks())
         if tasks > self._task_baseline + _TASK_SLACK:
-            kinds = Counter(_task_kind(task) for task in client_tasks())
+            kinds = Counter(task_kind(task) for task in client_tasks())
             found.append(
                 f"{tasks} tasks, {self._task_baseline} after setup: {kinds.most_common(5)}"
             )
@@ -446,16 +447,20 @@ def topic_level(saymon_id: str) -> str:
 
 def client_tasks() -> list[asyncio.Task[Any]]:
     """Every task but the in-process servers' connection handlers (kept for keep-alive)."""
-    return [task for task in asyncio.all_tasks() if _SERVER_TASK not in _task_kind(task)]
+    return [task for task in asyncio.all_tasks() if _SERVER_TASK not in task_kind(task)]
 
 
 _SERVER_TASK = "RequestHandler.start"
 
 
-def _task_kind(task: asyncio.Task[Any]) -> str:
+def task_kind(task: asyncio.Task[Any]) -> str:
+    """The task's name (unless asyncio's numbered default) and its coroutine's qualname."""
     coro = task.get_coro()
     name = getattr(coro, "__qualname__", None) or type(coro).__name__
-    return f"{task.get_name()}:{name}"
+    task_name = task.get_name()
+    if task_name.startswith("Task-"):
+        return name
+    return f"{task_name}:{name}"
 
 
 def _retained_value(topic: str, payload: bytes) -> str | int:

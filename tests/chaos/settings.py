@@ -37,6 +37,9 @@ SOAK_RATE: Final = _number("SAYMON_CHAOS_SOAK_RATE", 100.0, 120.0)
 """State changes per second in the soak (each one is 1-3 Comet events)."""
 SOAK_RECONNECT_SECONDS: Final = _number("SAYMON_CHAOS_SOAK_RECONNECT_SECONDS", 10.0, 60.0)
 SOAK_OBJECTS: Final = int(_number("SAYMON_CHAOS_SOAK_OBJECTS", 150, 300))
+SOAK_FRAMES: Final = int(_number("SAYMON_CHAOS_SOAK_FRAMES", 1, 1))
+"""Frames tracemalloc keeps per allocation in the soak: more name the callers of the sites that
+grew, but slow every allocation (6 frames halved the events handled per second)."""
 
 FUZZ_EXAMPLES: Final = int(_number("SAYMON_CHAOS_FUZZ_EXAMPLES", 200, 5000))
 """Hypothesis examples per parser property."""

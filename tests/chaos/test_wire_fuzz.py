@@ -12,6 +12,7 @@ valid events; a resync then restores the truth (the fuzzed events were not SAYMO
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -41,6 +42,7 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
 
     connects = stats.connects
     tried = mutated = pings = 0
+    started = time.monotonic()
     for _ in range(max(1, WIRE_FRAMES // BATCH)):
         frames: list[str | bytes] = []
         announced = False  # a binary packet waits; only a Socket.IO message (4...) ends that
@@ -65,6 +67,7 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
             60,
             "the batch handled",
         )
+    fuzz_seconds = time.monotonic() - started
     expected = tried - pings  # Engine.IO PING and NOOP carry nothing to count
     delivered = sum(stats.events.values()) - events_before
     rejected = sum(stats.malformed.values()) - malformed_before
@@ -101,7 +104,9 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
             "accepted": delivered,
             "rejected": rejected,
             "crashes": 0,
-            "notes": f"{pings} Engine.IO pings/noops; {enders} frames ended the connection "
+            "seconds": round(fuzz_seconds, 1),
+            "notes": f"{tried} frames in {fuzz_seconds:.0f} s; {pings} Engine.IO pings/noops "
+            f"(nothing to count); {enders} frames ended the connection "
             "(reconnected, resynced); malformed by kind: "
             + ", ".join(f"{k} {v}" for k, v in sorted(stats.malformed.items())),
         },
