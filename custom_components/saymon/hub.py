@@ -82,6 +82,8 @@ TOPICS = (TOPIC_INCIDENTS, TOPIC_INCIDENT_COUNT, TOPIC_STATE_CHANGE, TOPIC_MODEL
 RESYNC_RETRY_MAX = 300.0
 COUNT_CHECK_DELAY = 5.0
 SUBSCRIBE_SETTLE = 0.5
+STORM_FLUSH_INTERVAL = 0.2
+"""Seconds between entity writes while Comet events are waiting (see ``SaymonHub._mark``)."""
 """Seconds between a Comet (re)connect and the resync it triggers."""
 
 type SaymonConfigEntry = ConfigEntry[SaymonHub]
@@ -148,6 +150,7 @@ class SaymonHub:
         self._down_logged = False
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.Handle | None = None
+        self._flushed_at = 0.0
         self._device_ids: dict[str, str] = {}
         self._problem_marked: dict[str, bool] = {}
         """Problem value last signalled per object (the sensor reads the model when told)."""
@@ -185,13 +188,24 @@ class SaymonHub:
         return f"{DOMAIN}_{self.entry.entry_id}_problem_{entity_id}"
 
     def _mark(self, signal: str) -> None:
-        """Coalesce entity updates: each signal is sent at most once per loop iteration."""
+        """Coalesce entity updates: each signal is sent at most once per flush.
+
+        A flush follows the current batch of Comet events; while more events wait (a storm)
+        flushes are at least :data:`STORM_FLUSH_INTERVAL` apart, so an object that changes
+        several times in that window is written once, with its last state.
+        """
         self._dirty.add(signal)
         if self._flush_handle is None:
             self._flush_handle = self.hass.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        loop = self.hass.loop
+        due = self._flushed_at + STORM_FLUSH_INTERVAL
+        if self.comet.backlog and loop.time() < due:
+            self._flush_handle = loop.call_at(due, self._flush)
+            return
         self._flush_handle = None
+        self._flushed_at = loop.time()
         dirty, self._dirty = self._dirty, set()
         for signal in dirty:
             async_dispatcher_send(self.hass, signal)

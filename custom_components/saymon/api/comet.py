@@ -718,6 +718,11 @@ class CometClient:
         return SaymonCometError(f"cannot connect to Comet at {self.address}: {text}")
 
     @property
+    def backlog(self) -> int:
+        """Events and frames received but not yet handed on (a storm in progress)."""
+        return len(self._queue) + len(self._held)
+
+    @property
     def holding(self) -> bool:
         """Whether messages are held raw: the queue is full, or earlier ones are still held."""
         return bool(self._held) or len(self._queue) >= self._read_ahead
