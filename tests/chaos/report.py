@@ -65,7 +65,8 @@ _SOAK_DETAILS = (
     ("tasks_extra_at_peak", "tasks beyond the settled set at the peak"),
     ("tasks_missing_at_low", "settled tasks missing at the low"),
     ("tasks_left_settled", "tasks left at the end beyond the warm-up's"),
-    ("comet_py_blob", "Comet client measured (git blob of api/comet.py)"),
+    ("closed_ids_remembered", "closed incident ids remembered (settled; bounded at 10,000)"),
+    ("measured_blobs", "integration files measured (git blob ids)"),
 )
 
 
