@@ -62,6 +62,7 @@ _SOAK_DETAILS = (
     ("mirror_inflight_max", "MQTT unacknowledged max"),
     ("listeners", "bus listeners"),
     ("timers", "loop timers"),
+    ("own_tasks", "tasks without the simulator's, min-max"),
     ("tasks_extra_at_peak", "tasks beyond the settled set at the peak"),
     ("tasks_missing_at_low", "settled tasks missing at the low"),
     ("tasks_left_settled", "tasks left at the end beyond the warm-up's"),

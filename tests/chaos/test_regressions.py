@@ -313,6 +313,27 @@ async def test_frames_that_used_to_stall_or_wedge_the_client(make_rig: MakeRig) 
     await wait_for(lambda: stats.connects > connects, 15, "a reconnect")
 
 
+async def test_a_connect_packet_ends_a_pending_binary_packet(make_rig: MakeRig) -> None:
+    # Found by the long wire-level fuzzer (50,000 frames): a CONNECT_ERROR after a binary
+    # packet's announcement was dropped before it ended the packet, so the binary frame that
+    # followed was swallowed as an attachment: a frame with no outcome, counted nowhere.
+    rig = await make_rig(objects=10)
+    hub = await rig.start()
+    stats = hub.comet.stats
+    target = next(iter(rig.sim.model.objects))
+    frames: list[str | bytes] = [
+        '452-["incidents",{"changeType":2,"payload":{"id":"f88c422bcca2a92b03a56cc1"}}]',
+        '44["incident-count",{"count":4}]',
+        b"\xba\xcd\xae\x17\xc2$\x1e\xa7",
+        f'42["state-change",{{"id":"{target}","state_id":8,"type":1}}]',
+    ]
+    before = stats.malformed["(frame)"]
+    assert await rig.sim.send_frames(frames) == 1
+    await wait_for(lambda: hub.model.state_of(target) == "8", what="the valid event at the end")
+    # The announcement (ended by the CONNECT_ERROR), the CONNECT_ERROR, the stray binary frame.
+    assert stats.malformed["(frame)"] - before == 3
+
+
 async def test_a_state_saymon_has_not_listed_yet(hass: HomeAssistant, make_rig: MakeRig) -> None:
     # Found by the wire-level fuzzer: a state id missing from SAYMON's state list (a custom
     # state an admin added after setup) was written as the enum sensor's value, which Home

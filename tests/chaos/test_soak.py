@@ -111,6 +111,8 @@ class Sample:
     rss_mb: float
     heap_mb: float
     tasks: int
+    own_tasks: int
+    """Tasks without the simulator's (its Engine.IO sockets, HTTP handlers and the storm)."""
     warnings: int
     events: int
     comet_queue: int
@@ -319,10 +321,25 @@ async def settle(rig: ChaosRig) -> Settled:
     )
 
 
+_SIMULATOR_TASKS = ("AsyncSocket.", "AsyncServer.", "RequestHandler.", "chaos-storm:")
+"""Coroutines of the simulator's side: python-engineio's server sockets, aiohttp's server."""
+
+
+def simulator_task(kind: str) -> bool:
+    """Whether a task (by :func:`task_kind`) belongs to the simulator, not Home Assistant."""
+    return kind.startswith(_SIMULATOR_TASKS)
+
+
 def difference(more: Counter[str], less: Counter[str]) -> str:
-    """What ``more`` has beyond ``less``, as ``3 x kind, ...``."""
+    """What ``more`` has beyond ``less``, as ``3 x kind, ...`` (the simulator's marked)."""
     extra = more - less
-    return ", ".join(f"{count} x {kind}" for kind, count in extra.most_common()) or "none"
+    return (
+        ", ".join(
+            f"{count} x {kind}{' (simulator)' if simulator_task(kind) else ''}"
+            for kind, count in extra.most_common()
+        )
+        or "none"
+    )
 
 
 class Soak:
@@ -399,6 +416,7 @@ class Soak:
                 rss_mb=rss_mb(),
                 heap_mb=heap_mb(),
                 tasks=len(tasks),
+                own_tasks=sum(1 for kind in kinds.elements() if not simulator_task(kind)),
                 warnings=self.rig.logs.by_level["WARNING"] + len(self.rig.logs.errors()),
                 events=self.events(),
                 comet_queue=comet_waiting(self.rig.hub.comet),
@@ -443,6 +461,7 @@ async def test_soak(make_rig: MakeRig) -> None:
     heap_under_load = growth([s.heap_mb for s in steady])
     heap_settled = last.heap_mb - first.heap_mb
     tasks = [s.tasks for s in samples]
+    own = [s.own_tasks for s in samples]
     warnings = samples[-1].warnings - samples[0].warnings
     sites = top_growth(last.snapshot, first.snapshot)
     worst = max(samples, key=lambda s: s.heap_mb)
@@ -474,6 +493,7 @@ async def test_soak(make_rig: MakeRig) -> None:
         "listeners": f"{min(s.listeners for s in samples)}-{max(s.listeners for s in samples)}",
         "timers": f"{min(s.timers for s in samples)}-{max(s.timers for s in samples)}",
         "tasks": f"{min(tasks)}-{max(tasks)}",
+        "own_tasks": f"{min(own)}-{max(own)}",
         "tasks_settled": [sum(first.tasks.values()), sum(last.tasks.values())],
         "tasks_extra_at_peak": difference(soak.peak[1], first.tasks),
         "tasks_missing_at_low": difference(first.tasks, soak.low[1]),

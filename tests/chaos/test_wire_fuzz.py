@@ -42,8 +42,13 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
 
     connects = stats.connects
     tried = mutated = pings = 0
+    gaps: list[str] = []  # batches whose frames were not all accounted for, with their frames
     started = time.monotonic()
-    for _ in range(max(1, WIRE_FRAMES // BATCH)):
+
+    def accounted() -> int:
+        return sum(stats.events.values()) + sum(stats.malformed.values())
+
+    for batch in range(max(1, WIRE_FRAMES // BATCH)):
         frames: list[str | bytes] = []
         announced = False  # a binary packet waits; only a Socket.IO message (4...) ends that
         for frame in valid_events(rig.sim, rng, BATCH):
@@ -56,8 +61,10 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
             frames.append(fuzzed)
         frames.append(valid_events(rig.sim, rng, 1)[0])  # closes a pending binary packet
         frames.append(MARKER)  # delivered last (frames are handled in order)
-        pings += sum(1 for f in frames if isinstance(f, str) and f[:1] in ("2", "6"))
+        batch_pings = sum(1 for f in frames if isinstance(f, str) and f[:1] in ("2", "6"))
+        pings += batch_pings
         markers = stats.events[MARKER_TOPIC]
+        before = accounted()
         assert await rig.sim.send_frames(frames) == 1
         tried += len(frames)
         # Paced by the client: a server flooding it without pause would delay its own pings
@@ -67,11 +74,18 @@ async def test_wire_level_fuzzing(make_rig: MakeRig) -> None:
             60,
             "the batch handled",
         )
+        if accounted() - before != len(frames) - batch_pings and len(gaps) < 3:
+            gaps.append(
+                f"batch {batch}: {len(frames) - batch_pings} frames, "
+                f"{accounted() - before} accounted: " + " | ".join(repr(f)[:160] for f in frames)
+            )
     fuzz_seconds = time.monotonic() - started
     expected = tried - pings  # Engine.IO PING and NOOP carry nothing to count
     delivered = sum(stats.events.values()) - events_before
     rejected = sum(stats.malformed.values()) - malformed_before
-    assert delivered + rejected == expected, f"{expected} frames: {delivered} + {rejected}"
+    assert delivered + rejected == expected, (
+        f"{expected} frames: {delivered} + {rejected}; " + "\n".join(gaps)
+    )
     assert stats.connects == connects, "a fuzzed frame ended the connection"
     assert stats.malformed[MALFORMED_FRAME] > 0
 

@@ -336,15 +336,17 @@ class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
         return _InlineEngineIOClient
 
     async def _handle_eio_message(self, data: Any) -> None:
+        # Every text frame ends a pending binary packet, a CONNECT or CONNECT_ERROR too (else
+        # the binary frame after it would be swallowed as an attachment, uncounted).
+        if self._binary_packet is not None and not isinstance(data, bytes):
+            self._binary_packet = None  # attachments are binary: the announcement was bogus
+            self.reject("binary packet without its attachments")
         if self.connected and isinstance(data, str) and data[:1] in ("0", "4"):
             # A CONNECT or CONNECT_ERROR once connected: python-socketio would mark itself
             # disconnected while the transport lives on, and then never report the real
             # disconnect (the supervisor would wait forever).
             self.reject("connect packet on an established connection")
             return
-        if self._binary_packet is not None and not isinstance(data, bytes):
-            self._binary_packet = None  # attachments are binary: the announcement was bogus
-            self.reject("binary packet without its attachments")
         before = self.received()
         try:
             await super()._handle_eio_message(data)
