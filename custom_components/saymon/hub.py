@@ -50,6 +50,7 @@ from .api.events import (
 from .api.models import EntityType, Incident
 from .api.rest import Credentials, PasswordCredentials, SaymonRestClient, TokenCredentials
 from .api.url import comet_endpoint
+from .coalesce import CoalescedFlush
 from .const import (
     AUTH_TOKEN,
     CONF_API_TOKEN,
@@ -82,8 +83,6 @@ TOPICS = (TOPIC_INCIDENTS, TOPIC_INCIDENT_COUNT, TOPIC_STATE_CHANGE, TOPIC_MODEL
 RESYNC_RETRY_MAX = 300.0
 COUNT_CHECK_DELAY = 5.0
 SUBSCRIBE_SETTLE = 0.5
-STORM_FLUSH_INTERVAL = 0.2
-"""Seconds between entity writes while Comet events are waiting (see ``SaymonHub._mark``)."""
 """Seconds between a Comet (re)connect and the resync it triggers."""
 
 type SaymonConfigEntry = ConfigEntry[SaymonHub]
@@ -149,8 +148,7 @@ class SaymonHub:
         self._count_check: CALLBACK_TYPE | None = None
         self._down_logged = False
         self._dirty: set[str] = set()
-        self._flush_handle: asyncio.Handle | None = None
-        self._flushed_at = 0.0
+        self._flusher = CoalescedFlush(hass.loop, self._flush, lambda: self.comet.backlog > 0)
         self._device_ids: dict[str, str] = {}
         self._problem_marked: dict[str, bool] = {}
         """Problem value last signalled per object (the sensor reads the model when told)."""
@@ -191,21 +189,13 @@ class SaymonHub:
         """Coalesce entity updates: each signal is sent at most once per flush.
 
         A flush follows the current batch of Comet events; while more events wait (a storm)
-        flushes are at least :data:`STORM_FLUSH_INTERVAL` apart, so an object that changes
-        several times in that window is written once, with its last state.
+        flushes are spaced out (see :mod:`.coalesce`), so an object that changes several
+        times meanwhile is written once, with its last state.
         """
         self._dirty.add(signal)
-        if self._flush_handle is None:
-            self._flush_handle = self.hass.loop.call_soon(self._flush)
+        self._flusher.request()
 
     def _flush(self) -> None:
-        loop = self.hass.loop
-        due = self._flushed_at + STORM_FLUSH_INTERVAL
-        if self.comet.backlog and loop.time() < due:
-            self._flush_handle = loop.call_at(due, self._flush)
-            return
-        self._flush_handle = None
-        self._flushed_at = loop.time()
         dirty, self._dirty = self._dirty, set()
         for signal in dirty:
             async_dispatcher_send(self.hass, signal)
@@ -269,9 +259,7 @@ class SaymonHub:
             if cancel is not None:
                 cancel()
         self._grace_timer = self._repair_timer = self._resync_retry = self._count_check = None
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        self._flusher.cancel()
         await self.comet.stop()
         await self.rest.logout()
 

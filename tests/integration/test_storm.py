@@ -1,4 +1,4 @@
-"""An incident storm faster than Home Assistant: coalesced entity writes, nothing lost.
+"""An incident storm faster than Home Assistant: coalesced writes and retained topics, no loss.
 
 The storm is computed by the simulator's model (real state changes with the incidents they
 open and close) and emitted by the real Node socket.io 4.5.0 server, which accepts the
@@ -14,12 +14,16 @@ from pathlib import Path
 
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+import orjson
 import pytest
 
+from custom_components.saymon.coalesce import STORM_FLUSH_INTERVAL
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT, EVENT_STATE_CHANGED
-from custom_components.saymon.hub import STORM_FLUSH_INTERVAL, SaymonHub
+from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.states import state_key
 from tests.bench import storm as storms
+from tests.mirror.test_mirror import BASE, mirror_options
+from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.node_comet import NodeCometServer
 from tests.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
 from tests.util import present, wait_for
@@ -116,3 +120,73 @@ async def test_storm_coalesces_writes_and_loses_no_event(
     allowed = took / STORM_FLUSH_INTERVAL + 3
     assert writes[busiest] <= allowed, (writes[busiest], changes[entities[busiest]], took)
     assert max(writes.values()) <= allowed
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
+    mosquitto = MosquittoBroker(tmp_path)
+    await mosquitto.start()
+    try:
+        yield mosquitto
+    finally:
+        await mosquitto.stop()
+
+
+async def test_storm_mirror_sends_every_event_and_coalesces_retained_states(
+    hass: HomeAssistant,
+    simulator: SaymonSimulator,
+    node: NodeCometServer,
+    broker: MosquittoBroker,
+    tmp_path: Path,
+) -> None:
+    """Every event reaches its event topic; retained states are sent once per interval.
+
+    The mirror's retained flush follows the same rule as entity writes: while Comet events or
+    MQTT messages wait, an object's retained state goes out at most once per interval, with
+    its latest value, and the final retained picture is the simulator's.
+    """
+    entry = await setup_entry(hass, simulator, mirror_options(broker), comet=node.url)
+    hub: SaymonHub = entry.runtime_data
+    await wait_for(lambda: hub.mirror is not None and hub.mirror.transport.connected, what="broker")
+    subscriber = Subscriber(broker.port, f"{BASE}/#")
+    await subscriber.start()
+    try:
+        state_topics = {f"{BASE}/objects/{oid}/state": oid for oid in hub.objects_in_scope}
+        await subscriber.wait_for(
+            lambda: set(state_topics) <= {m.topic for m in subscriber.messages}
+        )
+        before = len(subscriber.messages)
+        storm = storms.record(simulator, tmp_path / "storm.ndjson", events=8_000)
+        started = hass.loop.time()
+        await node.replay(storm.path)
+
+        def received(suffix: str) -> int:
+            return sum(1 for m in subscriber.messages[before:] if m.topic.endswith(suffix))
+
+        await subscriber.wait_for(
+            lambda: (
+                received("/event")
+                == storm.by_event[EVENT_STATE_CHANGE] + storm.by_event[EVENT_INCIDENTS]
+            ),
+            timeout=120,
+        )
+        took = hass.loop.time() - started
+
+        def retained_truth() -> bool:
+            latest = {m.topic: m.payload for m in subscriber.messages if m.topic in state_topics}
+            return all(
+                orjson.loads(latest[topic])["state_id"]
+                == str(simulator.model.objects[oid].state_id)
+                for topic, oid in state_topics.items()
+            )
+
+        await subscriber.wait_for(retained_truth, timeout=30)
+        sent = Counter(m.topic for m in subscriber.messages[before:] if m.topic in state_topics)
+        changes = Counter(key[0] for key in storm.keys if key is not None)
+        busiest = max(state_topics, key=lambda topic: changes[state_topics[topic]])
+        assert changes[state_topics[busiest]] > 50
+        allowed = took / STORM_FLUSH_INTERVAL + 3
+        assert sent[busiest] <= allowed, (sent[busiest], changes[state_topics[busiest]], took)
+        assert max(sent.values()) <= allowed
+    finally:
+        await subscriber.close()

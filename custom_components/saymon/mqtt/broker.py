@@ -335,6 +335,11 @@ class DedicatedBroker:
             self._wake()
         return True
 
+    @property
+    def backlog(self) -> int:
+        """Messages queued and not yet handed to paho."""
+        return len(self._queue)
+
     def stats(self) -> dict[str, int | float | str | None]:
         """Counters for diagnostics (no secrets)."""
         counters = self._counters

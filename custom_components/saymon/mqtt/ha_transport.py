@@ -51,6 +51,11 @@ class HomeAssistantMqttTransport:
         """Whether Home Assistant's MQTT client is available."""
         return self._connected
 
+    @property
+    def backlog(self) -> int:
+        """Messages queued and not yet handed to Home Assistant's MQTT client."""
+        return len(self._queue)
+
     async def async_start(self) -> None:
         """Wait for Home Assistant's MQTT client in the background, then publish."""
         self._task = self._hass.async_create_background_task(self._run(), "saymon-mqtt-ha")

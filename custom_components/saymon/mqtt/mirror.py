@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.core import HomeAssistant, callback
 
 from ..api.models import EntityType
+from ..coalesce import CoalescedFlush
 from ..const import (
     CONF_MQTT_BASE_TOPIC,
     CONF_MQTT_CA_CERT,
@@ -128,7 +129,9 @@ class SaymonMirror:
         self._counts_dirty = False
         self._counts_sent: dict[str, int] = {}
         """Count topic -> value last published, so a flush sends only the counts that moved."""
-        self._flush_scheduled = False
+        self._flusher = CoalescedFlush(
+            hass.loop, self._flush, lambda: hub.comet.backlog > 0 or self.transport.backlog > 0
+        )
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
         self.snapshots = 0
@@ -149,7 +152,7 @@ class SaymonMirror:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        self._flush()
+        self._flusher.now()
         await self.transport.async_stop()
 
     # -- retained picture -------------------------------------------------------------------
@@ -222,9 +225,7 @@ class SaymonMirror:
         elif event_type == EVENT_MODEL_CHANGED:
             publish(self.topics.model_event, payloads.model_event(data), qos, False)
             self._model_changed(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._hass.loop.call_soon(self._flush)
+        self._flusher.request()
 
     def _model_changed(self, data: Mapping[str, Any]) -> None:
         entity_id = data["entity_id"]
@@ -240,8 +241,12 @@ class SaymonMirror:
             self._dirty_states[entity_id] = EntityType.LINK if link else EntityType.OBJECT
 
     def _flush(self) -> None:
-        """Publish the latest retained values of everything that changed this tick."""
-        self._flush_scheduled = False
+        """Publish the latest retained values of everything that changed since the last flush.
+
+        While Comet events or MQTT messages wait (a storm) flushes are spaced out (see
+        :mod:`..coalesce`): an object's retained state is sent once per interval with its
+        latest value, which leaves the broker connection to the event topics.
+        """
         if self._counts_dirty:
             self._counts_dirty = False
             self._publish_counts()

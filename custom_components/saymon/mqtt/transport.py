@@ -12,6 +12,10 @@ class Transport(Protocol):
     def connected(self) -> bool:
         """Whether messages currently reach the broker."""
 
+    @property
+    def backlog(self) -> int:
+        """Messages queued and not yet handed to the broker."""
+
     async def async_start(self) -> None:
         """Begin connecting; ``on_connected`` fires after every (re)connect."""
 

@@ -1,0 +1,63 @@
+"""One flush of coalesced updates per event-loop turn, spaced out while a storm lasts.
+
+The hub writes entity states and the MQTT mirror publishes retained topics this way: each
+change only marks what is dirty and asks for a flush; the flush runs once the current batch
+of Comet events is handled. While more work waits (Comet events still queued, MQTT messages
+not yet sent) flushes are at least :data:`STORM_FLUSH_INTERVAL` apart, so something that
+changes many times in a storm is written once per interval with its latest value instead of
+once per batch. Events themselves (bus events, MQTT event topics) are never coalesced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Final
+
+STORM_FLUSH_INTERVAL: Final = 0.2
+"""Seconds between flushes while work is waiting."""
+
+
+class CoalescedFlush:
+    """Runs ``flush`` soon after :meth:`request`; while ``busy()``, at most every interval."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        flush: Callable[[], None],
+        busy: Callable[[], bool],
+        interval: float = STORM_FLUSH_INTERVAL,
+    ) -> None:
+        """Nothing runs before the first :meth:`request`."""
+        self._loop = loop
+        self._flush = flush
+        self._busy = busy
+        self._interval = interval
+        self._handle: asyncio.Handle | None = None
+        self._flushed_at = -interval
+
+    def request(self) -> None:
+        """Ask for a flush after the current loop turn (one is enough for many requests)."""
+        if self._handle is None:
+            self._handle = self._loop.call_soon(self._run)
+
+    def now(self) -> None:
+        """Flush at once (e.g. before stopping), whatever is pending or busy."""
+        self.cancel()
+        self._flushed_at = self._loop.time()
+        self._flush()
+
+    def cancel(self) -> None:
+        """Drop a pending flush (the owner is going away)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _run(self) -> None:
+        due = self._flushed_at + self._interval
+        if self._busy() and self._loop.time() < due:
+            self._handle = self._loop.call_at(due, self._run)
+            return
+        self._handle = None
+        self._flushed_at = self._loop.time()
+        self._flush()
