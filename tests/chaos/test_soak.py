@@ -25,12 +25,24 @@ the second settled heap minus the first (long form: below :data:`HEAP_TOLERANCE_
 forms assert that the backlog drains. The growth under load (median of the last three samples
 minus the median of the first three after the warm-up, as before) is still reported, with the
 queue depths beside it, and the ten allocation sites that grew most between the two settled
-snapshots are reported too.
+snapshots are reported too. Measured on 2 shared cores: when the machine fell behind, the MQTT
+mirror's queue reached 18,774 messages and the heap under load followed it (correlation 0.94,
+0.9 KB per waiting message, up to 24 MB), yet it drained in 21 s and the settled heap grew
+2 MB. What the settled figure still holds is bounded: the model's memory of closed incident
+ids filling up to its 10,000, and Home Assistant's per-entity and per-device caches.
+
+The heap figure leaves out what the simulator's and the tests' files allocate, so the tests'
+ledgers must keep their own copies of what they record (:func:`.ledger.own_copy`): an incident
+id kept as fired was allocated by the integration's decoder and counted as its memory.
 
 Tasks likewise: the settled task count must come back to the warm-up's (within
-:data:`TASK_SLACK`); under load it moves with every reconnect (python-engineio's loops, the
-resync, REST reads of renamed objects), bounded by :data:`TASK_TOLERANCE`. The extra tasks at
-the peak and the missing ones at the low are named (task name and coroutine) in the report.
+:data:`TASK_SLACK`). Under load the count moves with every reconnect; the simulator's own
+tasks (python-engineio's server sockets and their ping tasks, which outlive a dropped socket by
+up to the 25 s ping interval, aiohttp's request handlers, the storm) are left out of the
+asserted spread (:data:`TASK_TOLERANCE`): what remains is Home Assistant's and the
+integration's (the Comet supervisor, worker and Engine.IO loops, a resync and its history
+read, REST reads of renamed objects). The extra tasks at the peak and the missing ones at the
+low are named (task name and coroutine, the simulator's marked) in the report.
 """
 
 from __future__ import annotations
@@ -73,8 +85,8 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(int(SOAK_SECONDS) + 600)]
 
 HEAP_TOLERANCE_MB = 8.0
 """Largest settled heap growth accepted over the long soak (after the warm-up)."""
-TASK_TOLERANCE = 20
-"""Largest spread of the task count under load (reconnects and REST reads come and go)."""
+TASK_TOLERANCE = 10
+"""Largest spread under load of the task count without the simulator's tasks."""
 TASK_SLACK = 3
 """Largest settled task count above the warm-up's settled count."""
 DRAIN_TIMEOUT = 300.0
@@ -510,7 +522,7 @@ async def test_soak(make_rig: MakeRig) -> None:
     logging.getLogger(__name__).info("soak: %s", row)
     assert verdict.ok, verdict.explain()
     assert len(steady) >= 3
-    assert max(tasks) - min(tasks) <= TASK_TOLERANCE, (tasks, row["tasks_extra_at_peak"])
+    assert max(own) - min(own) <= TASK_TOLERANCE, (own, row["tasks_extra_at_peak"])
     assert sum(last.tasks.values()) <= sum(first.tasks.values()) + TASK_SLACK, row
     assert warnings <= 2, rig.logs.records[-5:]
     # The load really was sustained: each change is one to three Comet events, so a machine
