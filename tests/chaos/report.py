@@ -63,6 +63,7 @@ _SOAK_DETAILS = (
     ("listeners", "bus listeners"),
     ("timers", "loop timers"),
     ("own_tasks", "tasks without the simulator's, min-max"),
+    ("own_tasks_settled", "tasks without the simulator's, settled (after warm-up, at the end)"),
     ("tasks_extra_at_peak", "tasks beyond the settled set at the peak"),
     ("tasks_missing_at_low", "settled tasks missing at the low"),
     ("tasks_left_settled", "tasks left at the end beyond the warm-up's"),
