@@ -2,8 +2,9 @@
 
 The hub writes entity states and the MQTT mirror publishes retained topics this way: each
 change only marks what is dirty and asks for a flush; the flush runs once the current batch
-of Comet events is handled. While more work waits (Comet events still queued, MQTT messages
-not yet sent) flushes are at least :data:`STORM_FLUSH_INTERVAL` apart, so something that
+of Comet events is handled. While a storm's work waits (at least :data:`STORM_BACKLOG` Comet
+events still queued, or MQTT messages not yet sent) flushes are at least
+:data:`STORM_FLUSH_INTERVAL` apart, so something that
 changes many times in a storm is written once per interval with its latest value instead of
 once per batch. Events themselves (bus events, MQTT event topics) are never coalesced.
 """
@@ -16,6 +17,10 @@ from typing import Final
 
 STORM_FLUSH_INTERVAL: Final = 0.2
 """Seconds between flushes while work is waiting."""
+STORM_BACKLOG: Final = 500
+"""Items waiting (Comet events, MQTT messages) from which a flush waits for the interval: a
+steady stream (e.g. 1,000 events/s) leaves a few waiting between loop turns and must still be
+shown at once; a storm leaves thousands."""
 
 
 class CoalescedFlush:

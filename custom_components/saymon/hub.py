@@ -50,7 +50,7 @@ from .api.events import (
 from .api.models import EntityType, Incident
 from .api.rest import Credentials, PasswordCredentials, SaymonRestClient, TokenCredentials
 from .api.url import comet_endpoint
-from .coalesce import CoalescedFlush
+from .coalesce import STORM_BACKLOG, CoalescedFlush
 from .const import (
     AUTH_TOKEN,
     CONF_API_TOKEN,
@@ -148,7 +148,9 @@ class SaymonHub:
         self._count_check: CALLBACK_TYPE | None = None
         self._down_logged = False
         self._dirty: set[str] = set()
-        self._flusher = CoalescedFlush(hass.loop, self._flush, lambda: self.comet.backlog > 0)
+        self._flusher = CoalescedFlush(
+            hass.loop, self._flush, lambda: self.comet.backlog >= STORM_BACKLOG
+        )
         self._device_ids: dict[str, str] = {}
         self._problem_marked: dict[str, bool] = {}
         """Problem value last signalled per object (the sensor reads the model when told)."""

@@ -116,6 +116,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                     while int(transport.stats().get("queued") or 0) > QUEUE_HIGH:
                         await asyncio.sleep(0.005)
             await asyncio.sleep(0)
+            mirror._flusher.now()  # retained states still waiting for the storm interval
             transport.publish = publish  # type: ignore[method-assign]
             status = await _wait_probe(probe, len(sent))
             ours_s = (float(status["last_ms"] or started) - started) / 1000

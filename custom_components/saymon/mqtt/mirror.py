@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.core import HomeAssistant, callback
 
 from ..api.models import EntityType
-from ..coalesce import CoalescedFlush
+from ..coalesce import STORM_BACKLOG, CoalescedFlush
 from ..const import (
     CONF_MQTT_BASE_TOPIC,
     CONF_MQTT_CA_CERT,
@@ -130,7 +130,9 @@ class SaymonMirror:
         self._counts_sent: dict[str, int] = {}
         """Count topic -> value last published, so a flush sends only the counts that moved."""
         self._flusher = CoalescedFlush(
-            hass.loop, self._flush, lambda: hub.comet.backlog > 0 or self.transport.backlog > 0
+            hass.loop,
+            self._flush,
+            lambda: max(hub.comet.backlog, self.transport.backlog) >= STORM_BACKLOG,
         )
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = False
