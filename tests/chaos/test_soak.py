@@ -37,11 +37,11 @@ id kept as fired was allocated by the integration's decoder and counted as its m
 
 Tasks likewise. The simulator's own tasks (python-engineio's server sockets and their ping
 tasks, which outlive a dropped socket by up to the 25 s ping interval, aiohttp's request
-handlers, the storm) are left out of what is asserted: the settled count must come back to the
-warm-up's (within :data:`TASK_SLACK`), and under load its spread stays within
-:data:`TASK_TOLERANCE`. What remains is Home Assistant's and the integration's (the Comet
-supervisor, worker and Engine.IO loops, a resync and its history read, REST reads of renamed
-objects). The extra tasks at the peak and the missing ones at the
+handlers and accepts, the storm) are left out of what is asserted: the settled count must come
+back to the warm-up's (within :data:`TASK_SLACK`), and under load it stays within
+:data:`TASK_TOLERANCE` above that. What remains is Home Assistant's and the integration's (the
+Comet supervisor, worker and Engine.IO loops, a resync with its history read and parallel REST
+reads, REST reads of renamed objects). The extra tasks at the peak and the missing ones at the
 low are named (task name and coroutine, the simulator's marked) in the report.
 """
 
@@ -85,8 +85,9 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(int(SOAK_SECONDS) + 600)]
 
 HEAP_TOLERANCE_MB = 8.0
 """Largest settled heap growth accepted over the long soak (after the warm-up)."""
-TASK_TOLERANCE = 10
-"""Largest spread under load of the task count without the simulator's tasks."""
+TASK_TOLERANCE = 15
+"""Most tasks (without the simulator's) under load beyond the settled count: a resync alone
+runs seven (itself, its history read and five parallel REST reads), a rename adds a REST read."""
 TASK_SLACK = 3
 """Largest settled task count above the warm-up's settled count."""
 DRAIN_TIMEOUT = 300.0
@@ -333,8 +334,15 @@ async def settle(rig: ChaosRig) -> Settled:
     )
 
 
-_SIMULATOR_TASKS = ("AsyncSocket.", "AsyncServer.", "RequestHandler.", "chaos-storm:")
-"""Coroutines of the simulator's side: python-engineio's server sockets, aiohttp's server."""
+_SIMULATOR_TASKS = (
+    "AsyncSocket.",
+    "AsyncServer.",
+    "RequestHandler.",
+    "BaseSelectorEventLoop._accept_connection",
+    "chaos-storm:",
+)
+"""Coroutines of the simulator's side: python-engineio's server sockets, aiohttp's server and
+the listeners' accepts (Home Assistant and the integration run no server here)."""
 
 
 def simulator_task(kind: str) -> bool:
@@ -528,7 +536,7 @@ async def test_soak(make_rig: MakeRig) -> None:
     logging.getLogger(__name__).info("soak: %s", row)
     assert verdict.ok, verdict.explain()
     assert len(steady) >= 3
-    assert max(own) - min(own) <= TASK_TOLERANCE, (own, row["tasks_extra_at_peak"])
+    assert max(own) <= own_count(first.tasks) + TASK_TOLERANCE, (own, row["tasks_extra_at_peak"])
     assert own_count(last.tasks) <= own_count(first.tasks) + TASK_SLACK, row
     assert warnings <= 2, rig.logs.records[-5:]
     # The load really was sustained: each change is one to three Comet events, so a machine
