@@ -251,6 +251,17 @@ class MosquittoBroker:
             process.kill()
             await process.wait()
 
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop (SIGSTOP) or continue (SIGCONT) the broker: connections stay open, unanswered.
+
+        A frozen broker reads nothing and acknowledges nothing, like one stalled on a slow
+        disk; a publisher's queue then fills while its connection looks alive.
+        """
+        process = self._process
+        if process is None or process.returncode is not None:
+            raise MosquittoError("the broker is not running")
+        process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
     async def restart(self, downtime: float = 0.0, *, hard: bool = False) -> None:
         """Stop, stay down for ``downtime`` s, start again with the same config and port."""
         await self.stop(hard=hard)

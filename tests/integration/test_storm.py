@@ -8,6 +8,7 @@ wait in the client's queue, which is what a core-switch failure looks like to SA
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,12 @@ import orjson
 import pytest
 
 from custom_components.saymon.coalesce import STORM_FLUSH_INTERVAL
-from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT, EVENT_STATE_CHANGED
+from custom_components.saymon.const import (
+    CONF_MQTT_QUEUE_SIZE,
+    DOMAIN,
+    EVENT_INCIDENT,
+    EVENT_STATE_CHANGED,
+)
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.states import state_key
 from tests.bench import storm as storms
@@ -188,5 +194,60 @@ async def test_storm_mirror_sends_every_event_and_coalesces_retained_states(
         allowed = took / STORM_FLUSH_INTERVAL + 3
         assert sent[busiest] <= allowed, (sent[busiest], changes[state_topics[busiest]], took)
         assert max(sent.values()) <= allowed
+    finally:
+        await subscriber.close()
+
+
+async def test_storm_overflowing_the_mirror_queue_keeps_the_retained_truth(
+    hass: HomeAssistant,
+    simulator: SaymonSimulator,
+    node: NodeCometServer,
+    broker: MosquittoBroker,
+    tmp_path: Path,
+) -> None:
+    """A stalled broker overflows the queue: event messages are lost (counted), states not.
+
+    Retained states the full queue refused are offered again at later flushes, so once the
+    broker answers again every retained state topic holds the simulator's truth, although the
+    connection never dropped (no reconnect republishes the picture).
+    """
+    options = mirror_options(broker, **{CONF_MQTT_QUEUE_SIZE: 1_000})
+    entry = await setup_entry(hass, simulator, options, comet=node.url)
+    hub: SaymonHub = entry.runtime_data
+    await wait_for(lambda: hub.mirror is not None and hub.mirror.transport.connected, what="broker")
+    transport = hub.mirror.transport
+    await wait_for(lambda: transport.backlog == 0, what="the first retained picture sent")
+    snapshots = hub.mirror.snapshots
+    storm = storms.record(simulator, tmp_path / "storm.ndjson", events=6_000)
+    broker.freeze()
+    try:
+        await node.replay(storm.path)
+        await wait_for(lambda: sum(hub.comet.stats.events.values()) >= storm.events, timeout=60)
+        assert transport.full
+        await asyncio.sleep(5 * STORM_FLUSH_INTERVAL)  # the broker stays stalled a while
+        assert transport.full
+    finally:
+        broker.freeze(False)
+    await wait_for(lambda: transport.backlog == 0, timeout=60, what="the queue drained")
+    dropped = transport.stats()["dropped_overflow"]
+    assert isinstance(dropped, int)
+    assert dropped > 0
+    assert hub.mirror.snapshots == snapshots  # no reconnect: the truth comes from the retries
+    truth = {
+        f"{BASE}/objects/{oid}/state": str(simulator.model.objects[oid].state_id)
+        for oid in hub.objects_in_scope
+    }
+    subscriber = Subscriber(broker.port, f"{BASE}/objects/+/state")
+    await subscriber.start()
+    try:
+
+        def retained_truth() -> bool:
+            latest = {m.topic: m.payload for m in subscriber.messages}
+            return all(
+                topic in latest and orjson.loads(latest[topic])["state_id"] == state
+                for topic, state in truth.items()
+            )
+
+        await subscriber.wait_for(retained_truth, timeout=30)
     finally:
         await subscriber.close()

@@ -340,6 +340,11 @@ class DedicatedBroker:
         """Messages queued and not yet handed to paho."""
         return len(self._queue)
 
+    @property
+    def full(self) -> bool:
+        """Whether :meth:`publish` drops new messages because the queue is full."""
+        return len(self._queue) >= self._queue_size
+
     def stats(self) -> dict[str, int | float | str | None]:
         """Counters for diagnostics (no secrets)."""
         counters = self._counters

@@ -56,6 +56,11 @@ class HomeAssistantMqttTransport:
         """Messages queued and not yet handed to Home Assistant's MQTT client."""
         return len(self._queue)
 
+    @property
+    def full(self) -> bool:
+        """Whether :meth:`publish` drops new messages because the queue is full."""
+        return len(self._queue) >= self._queue_size
+
     async def async_start(self) -> None:
         """Wait for Home Assistant's MQTT client in the background, then publish."""
         self._task = self._hass.async_create_background_task(self._run(), "saymon-mqtt-ha")

@@ -166,15 +166,18 @@ class SaymonMirror:
         publish = self.transport.publish
         publish(self.topics.status, payloads.ONLINE, RETAINED_QOS, True)
         self._counts_sent.clear()
-        self._publish_counts()
+        self._counts_dirty = True
         hub = self._hub
-        for object_id in hub.objects_in_scope:
-            self._publish_state(object_id, EntityType.OBJECT)
-        for link_id in hub.links_in_scope:
-            self._publish_state(link_id, EntityType.LINK)
+        dirty = self._dirty_states
+        dirty.update(dict.fromkeys(hub.objects_in_scope, EntityType.OBJECT))
+        dirty.update(dict.fromkeys(hub.links_in_scope, EntityType.LINK))
+        self._flusher.now()
 
-    def _publish_counts(self) -> None:
-        """Publish the total and per-level counts that differ from what was last published."""
+    def _publish_counts(self) -> bool:
+        """Publish the total and per-level counts that differ from what was last published.
+
+        ``False`` when the queue was full for one of them (it is tried again later).
+        """
         model = self._hub.model
         counts = {self.topics.incident_count: len(model.incidents)}
         for level_id, number in model.level_counts().items():
@@ -182,12 +185,13 @@ class SaymonMirror:
         sent = self._counts_sent
         publish = self.transport.publish
         for topic, number in counts.items():
-            if sent.get(topic) != number and publish(
-                topic, payloads.count(number), RETAINED_QOS, True
-            ):
+            if sent.get(topic) != number:
+                if not publish(topic, payloads.count(number), RETAINED_QOS, True):
+                    return False
                 sent[topic] = number
+        return True
 
-    def _publish_state(self, entity_id: str, entity_type: EntityType) -> None:
+    def _publish_state(self, entity_id: str, entity_type: EntityType) -> bool:
         model = self._hub.model
         state_id = model.state_of(entity_id)
         topic = (
@@ -195,7 +199,7 @@ class SaymonMirror:
             if entity_type is EntityType.LINK
             else self.topics.object_state(entity_id)
         )
-        self.transport.publish(
+        return self.transport.publish(
             topic,
             payloads.state(
                 entity_id,
@@ -247,19 +251,28 @@ class SaymonMirror:
 
         While Comet events or MQTT messages wait (a storm) flushes are spaced out (see
         :mod:`..coalesce`): an object's retained state is sent once per interval with its
-        latest value, which leaves the broker connection to the event topics.
+        latest value, which leaves the broker connection to the event topics. What the full
+        queue refused stays dirty and is tried again at the next flush, so a storm that
+        overflows the queue loses event messages (counted) but never the retained truth.
         """
         if self._counts_dirty:
-            self._counts_dirty = False
-            self._publish_counts()
+            self._counts_dirty = not self._publish_counts() and self.transport.full
         dirty, self._dirty_states = self._dirty_states, {}
         hub = self._hub
+        refused = False
         for entity_id, entity_type in dirty.items():
-            in_scope = (
-                hub.links_in_scope if entity_type is EntityType.LINK else hub.objects_in_scope
-            )
-            if entity_id in in_scope:
-                self._publish_state(entity_id, entity_type)
+            if not refused:
+                in_scope = (
+                    hub.links_in_scope if entity_type is EntityType.LINK else hub.objects_in_scope
+                )
+                if entity_id not in in_scope or self._publish_state(entity_id, entity_type):
+                    continue
+                refused = self.transport.full
+                if not refused:
+                    continue  # not a full queue (e.g. stopped): nothing to try again
+            self._dirty_states[entity_id] = entity_type
+        if (self._dirty_states or self._counts_dirty) and not self._stopped:
+            self._flusher.request()  # a full queue is busy: the next try waits the interval
 
     def diagnostics(self) -> dict[str, Any]:
         """Mode, counters and queue figures (no host, user or password)."""

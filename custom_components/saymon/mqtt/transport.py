@@ -16,6 +16,10 @@ class Transport(Protocol):
     def backlog(self) -> int:
         """Messages queued and not yet handed to the broker."""
 
+    @property
+    def full(self) -> bool:
+        """Whether :meth:`publish` drops new messages because the queue is full."""
+
     async def async_start(self) -> None:
         """Begin connecting; ``on_connected`` fires after every (re)connect."""
 
