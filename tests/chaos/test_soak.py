@@ -15,7 +15,7 @@ unacknowledged messages, how far the storm is behind its schedule, Home Assistan
 listeners and the event loop's pending timers.
 
 Why the heap is compared *settled*: this machine does not always keep up with the offered
-load (the simulator, Home Assistant, the integration and the mirror share one event loop).
+load (the simulator, Home Assistant, the integration and the mirror share one process).
 Whatever is not handled yet waits in those queues, and under load the heap figure is mostly
 that backlog: it swings by tens of MB and says nothing about a leak. The run is therefore cut
 in two storms. After the warm-up storm (the first fifth) and after the main one, the load
