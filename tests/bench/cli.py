@@ -68,7 +68,7 @@ def plan(names: Sequence[str], scales: Sequence[str], quick: bool) -> list[Job]:
                 }
                 jobs.append(Job(name, params, 240))
             elif name == "mirror":
-                params |= {"changes": 5_000 * n, "objects": 2000}
+                params |= {"changes": 20_000 * n, "objects": 2000}
                 jobs.append(Job(name, params, 300))
             elif name == "bridge":
                 # 10x is the 100,000-event storm of the issue.
