@@ -4,9 +4,9 @@ The hub writes entity states and the MQTT mirror publishes retained topics this 
 change only marks what is dirty and asks for a flush; the flush runs once the current batch
 of Comet events is handled. While a storm's work waits (at least :data:`STORM_BACKLOG` Comet
 events still queued, or MQTT messages not yet sent) flushes are at least
-:data:`STORM_FLUSH_INTERVAL` apart, so something that
-changes many times in a storm is written once per interval with its latest value instead of
-once per batch. Events themselves (bus events, MQTT event topics) are never coalesced.
+:data:`STORM_FLUSH_INTERVAL` apart, so something that changes many times in a storm is written
+once per interval with its latest value instead of once per batch. Events themselves (bus
+events, MQTT event topics) are never coalesced.
 """
 
 from __future__ import annotations

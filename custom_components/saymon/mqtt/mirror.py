@@ -265,12 +265,14 @@ class SaymonMirror:
                 in_scope = (
                     hub.links_in_scope if entity_type is EntityType.LINK else hub.objects_in_scope
                 )
-                if entity_id not in in_scope or self._publish_state(entity_id, entity_type):
-                    continue
-                refused = self.transport.full
-                if not refused:
-                    continue  # not a full queue (e.g. stopped): nothing to try again
-            self._dirty_states[entity_id] = entity_type
+                # Refused by anything but a full queue (e.g. stopped): nothing to try again.
+                refused = (
+                    entity_id in in_scope
+                    and not self._publish_state(entity_id, entity_type)
+                    and self.transport.full
+                )
+            if refused:
+                self._dirty_states[entity_id] = entity_type
         if (self._dirty_states or self._counts_dirty) and not self._stopped:
             self._flusher.request()  # a full queue is busy: the next try waits the interval
 
