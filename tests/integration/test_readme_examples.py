@@ -1,4 +1,4 @@
-"""The README's automation and action examples are valid Home Assistant configuration.
+"""The documentation's automation and action examples are valid Home Assistant configuration.
 
 Every ```yaml block that starts with ``automation:`` or ``actions:`` is parsed and run through
 Home Assistant's own trigger, condition and action validation (device triggers through this
@@ -22,13 +22,20 @@ import pytest
 
 from custom_components.saymon.device_trigger import TRIGGER_SCHEMA
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
 
 def yaml_blocks(start: str) -> list[Any]:
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    blocks = [
+        block
+        for document in DOCUMENTS
+        for block in re.findall(
+            r"```yaml\n(.*?)```", document.read_text(encoding="utf-8"), re.DOTALL
+        )
+    ]
     return [parse_yaml(block) for block in blocks if block.startswith(start)]
 
 

@@ -188,9 +188,10 @@ def test_manifest_links_point_to_the_repository(manifest: dict[str, Any]) -> Non
     issues = urlparse(manifest["issue_tracker"])
     assert docs.scheme == issues.scheme == "https"
     assert docs.netloc == issues.netloc == "github.com"
-    repo = docs.path.strip("/")
+    repo = issues.path.removesuffix("/issues").strip("/")
     assert re.fullmatch(r"[\w.-]+/[\w.-]+", repo), repo
-    assert issues.path == f"/{repo}/issues"
+    assert docs.path == f"/{repo}/tree/main/docs", "the manifest links the user documentation"
+    assert (ROOT / "docs").is_dir()
     assert f"github.com/{repo}" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
 
 
@@ -547,19 +548,19 @@ def test_brand_images_are_readable_on_their_background(
 # -- quality_scale.yaml ------------------------------------------------------------------------
 
 DOC_RULE_HEADINGS = {
-    "docs-high-level-description": "## What SAYMON is",
-    "docs-supported-devices": "## Supported SAYMON versions",
-    "docs-installation-instructions": "## Installation",
-    "docs-installation-parameters": "## Configuration",
-    "docs-configuration-parameters": "## Configuration options",
-    "docs-supported-functions": "## Supported functionality",
-    "docs-actions": "## Actions",
-    "docs-examples": "## Examples",
-    "docs-use-cases": "## Use cases",
-    "docs-data-update": "## Data updates",
-    "docs-known-limitations": "## Known limitations",
-    "docs-troubleshooting": "## Troubleshooting",
-    "docs-removal-instructions": "## Removing the integration",
+    "docs-high-level-description": ("docs/installation.md", "## What SAYMON is"),
+    "docs-supported-devices": ("docs/installation.md", "## Supported SAYMON versions"),
+    "docs-installation-instructions": ("docs/installation.md", "## Installation"),
+    "docs-installation-parameters": ("docs/configuration.md", "## Configuration"),
+    "docs-configuration-parameters": ("docs/configuration.md", "## Configuration options"),
+    "docs-supported-functions": ("docs/entities.md", "## Supported functionality"),
+    "docs-actions": ("docs/actions.md", "# Actions"),
+    "docs-examples": ("docs/examples.md", "## Examples"),
+    "docs-use-cases": ("docs/examples.md", "## Use cases"),
+    "docs-data-update": ("docs/entities.md", "## Data updates"),
+    "docs-known-limitations": ("docs/troubleshooting.md", "## Known limitations"),
+    "docs-troubleshooting": ("docs/troubleshooting.md", "## Troubleshooting"),
+    "docs-removal-instructions": ("docs/removal.md", "# Removing the integration"),
 }
 
 
@@ -598,12 +599,20 @@ def test_quality_scale_statuses_are_honest() -> None:
     )
 
 
-def test_documentation_rules_have_their_readme_section() -> None:
+def test_documentation_rules_have_their_section() -> None:
     rules = quality_rules()
-    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    for rule, heading in DOC_RULE_HEADINGS.items():
+    for rule, (page, heading) in DOC_RULE_HEADINGS.items():
         assert rules[rule][0] == "done", rule
-        assert heading in readme, f"{rule}: README needs {heading!r}"
+        lines = (ROOT / page).read_text(encoding="utf-8").splitlines()
+        assert heading in lines, f"{rule}: {page} needs {heading!r}"
+
+
+def test_readme_links_every_documentation_page() -> None:
+    """HACS shows only the README: every user page must be reachable from it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"](docs/{page.name})" in readme, f"README does not link {page.name}"
 
 
 def test_readme_keeps_the_development_commands() -> None:
