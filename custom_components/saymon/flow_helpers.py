@@ -124,11 +124,6 @@ class ServerAddress:
         return {CONF_URL: self.url, CONF_COMET: self.comet, CONF_VERIFY_SSL: self.verify_ssl}
 
 
-def unique_id(url: str, user_id: str) -> str:
-    """One entry per server and SAYMON user."""
-    return f"{url}|{user_id}"
-
-
 def auth_data(method: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
     """The entry data of the credentials the user typed, for ``method``."""
     if method == AUTH_PASSWORD:
