@@ -116,7 +116,7 @@ class ServerAddress:
 
     @property
     def host(self) -> str:
-        """The server's host name: the entry title."""
+        """The server's host name, without the port."""
         return urlsplit(self.url).hostname or self.url
 
     def as_data(self) -> dict[str, Any]:
