@@ -6,9 +6,9 @@ The address is left out on purpose: the same server reached by another name, por
 proxy is the same account, and must keep its devices, entity ids and history.
 
 SAYMON's API documents no id of the server itself, so the user id is the whole account key.
-SAYMON ids are MongoDB object ids (creation time, a random per-process value and a counter), so
-two servers share a user id only when one was copied from the other (a restored backup, a cloned
-staging server); Home Assistant then treats them as the same account.
+SAYMON's user ids have the form of MongoDB object ids (creation time and a random part), so two
+servers share one only when one was copied from the other (a restored backup, a cloned server,
+an installation image with users in it); Home Assistant then treats them as the same account.
 """
 
 from __future__ import annotations

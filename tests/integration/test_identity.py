@@ -415,3 +415,35 @@ def _version_1_again(hass: HomeAssistant, simulator: SaymonSimulator, url: str) 
         .id
     )
     return made
+
+
+@pytest.mark.parametrize(
+    ("version", "minor_version", "state"),
+    [
+        (1, 3, ConfigEntryState.LOADED),  # a newer minor version: still readable
+        (2, 1, ConfigEntryState.MIGRATION_ERROR),  # a newer major version: refused, untouched
+    ],
+)
+async def test_entries_of_a_newer_release(
+    hass: HomeAssistant,
+    simulator: SaymonSimulator,
+    version: int,
+    minor_version: int,
+    state: ConfigEntryState,
+) -> None:
+    """After a downgrade, entries a newer release wrote load only if they are compatible."""
+    template = entry_for(simulator)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=version,
+        minor_version=minor_version,
+        title=template.title,
+        unique_id=template.unique_id,
+        data=dict(template.data),
+        options=dict(template.options),
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await settled(hass, entry)
+    assert entry.state is state
+    assert (entry.version, entry.minor_version) == (version, minor_version)
