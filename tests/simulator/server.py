@@ -130,6 +130,10 @@ class SaymonSimulator:
         app.add_routes(control_routes(self))
         await self._rest.start(app)
 
+    async def add_rest_address(self) -> str:
+        """Serve REST on one more port too (the same server at a second address); its URL."""
+        return await self._rest.add_port()
+
     async def stop_rest(self) -> None:
         """Stop the REST listener only (Comet keeps running)."""
         await self._rest.stop()
