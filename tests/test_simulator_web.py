@@ -7,36 +7,11 @@ so the object the fragment names is really what the page shows.
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-import subprocess
-
 import aiohttp
 import pytest
 
 from tests.simulator import STATE_ALARM, SaymonSimulator
-
-DATA = re.compile(r'<script id="data" type="application/json">(.*?)</script>', re.S)
-SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
-
-
-def run_render(page: str, fragment: str) -> str:
-    """What the page's script renders for ``location.hash == fragment``."""
-    node = shutil.which("node")
-    assert node is not None, "Node.js is needed (see CONTRIBUTING.md)"
-    data = DATA.search(page)
-    script = SCRIPT.search(page)
-    assert data is not None
-    assert script is not None
-    renderer = script.group(1).split("const data =", 1)[0]
-    program = (
-        f"{renderer}\nconst data = JSON.parse({json.dumps(data.group(1))});\n"
-        f"process.stdout.write(render(data, {json.dumps(fragment)}));\n"
-    )
-    return subprocess.run(  # noqa: S603 - node with our own program
-        [node, "-e", program], check=True, capture_output=True, text=True, timeout=30
-    ).stdout
+from tests.simulator.web import render_with_node as run_render
 
 
 async def test_visit_link_opens_a_page_naming_the_object() -> None:

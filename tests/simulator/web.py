@@ -6,12 +6,17 @@ can show (id, name, class, state, parents, children and active incidents) as JSO
 script renders the one the fragment names, and the whole tree when it names none. No external
 resources, no dependencies: it works offline in any browser.
 
-:func:`page_data` builds that JSON and :data:`RENDER_JS` renders it; both are tested apart from
-a browser (the script's ``render(data, hash)`` is a pure function that returns HTML).
+:func:`page_data` builds that JSON and :data:`RENDER_JS` renders it. The script's
+``render(data, hash)`` is a pure function that returns HTML, so tests run it on a fetched page
+with Node.js (:func:`render_with_node`) instead of a browser.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -120,6 +125,27 @@ def render_page(model: SimulatorModel) -> str:
 
 async def _index(request: web.Request) -> web.Response:
     return web.Response(text=render_page(core_of(request).model), content_type="text/html")
+
+
+_DATA_BLOCK: Final = re.compile(r'<script id="data" type="application/json">(.*?)</script>', re.S)
+_SCRIPT_BLOCK: Final = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def render_with_node(page: str, fragment: str) -> str:
+    """What a served page shows for ``location.hash == fragment``, rendered by Node.js."""
+    node = shutil.which("node")
+    data = _DATA_BLOCK.search(page)
+    script = _SCRIPT_BLOCK.search(page)
+    if node is None or data is None or script is None:
+        raise RuntimeError("needs Node.js on PATH and a page served by the simulator")
+    renderer = script.group(1).split("const data =", 1)[0]
+    program = (
+        f"{renderer}\nconst data = JSON.parse({json.dumps(data.group(1))});\n"
+        f"process.stdout.write(render(data, {json.dumps(fragment)}));\n"
+    )
+    return subprocess.run(  # noqa: S603 - node running our own program
+        [node, "-e", program], check=True, capture_output=True, text=True, timeout=30
+    ).stdout
 
 
 def web_routes() -> list[web.RouteDef]:
