@@ -35,7 +35,7 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, EVENT_INCIDENT, EVENT_MODEL_CHANGED
-from .event import INCIDENT_EVENTS
+from .hub import SaymonHub
 
 INCIDENT_ICONS: Final = {
     "opened": "mdi:alert-circle",
@@ -67,15 +67,15 @@ def _device_entity(hass: HomeAssistant, device_id: Any, domain: str) -> str | No
 
 
 def _incidents_entity(hass: HomeAssistant, config_entry_id: Any) -> str | None:
-    """The Incidents event entity of a loaded SAYMON entry."""
+    """The Incidents event entity (on the server device) of a loaded SAYMON entry."""
     if not isinstance(config_entry_id, str):
         return None
     entry = hass.config_entries.async_get_entry(config_entry_id)
     if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
         return None
-    return er.async_get(hass).async_get_entity_id(
-        "event", DOMAIN, f"{entry.runtime_data.server_key}|{INCIDENT_EVENTS.key}"
-    )
+    hub: SaymonHub = entry.runtime_data
+    server = hub.device(hub.server_identifier)
+    return None if server is None else _device_entity(hass, server.id, "event")
 
 
 def _line(name: Any, message: str, icon: str, entity_id: str | None) -> dict[str, str]:

@@ -186,3 +186,20 @@ async def test_device_and_event_entity_logbooks(
 def incident_text(simulator: SaymonSimulator, object_id: str) -> str:
     closed = [i for i in simulator.model.incidents.history.values() if i.entity_id == object_id]
     return closed[-1].text
+
+
+async def test_incident_without_a_device_links_the_event_entity(
+    hass: HomeAssistant, hass_ws_client: Any, simulator: SaymonSimulator
+) -> None:
+    entry = await setup_entry(hass, simulator, options={"links": True})
+    hub: SaymonHub = entry.runtime_data
+    link = next(iter(simulator.model.links.values()))
+    events = entity_of(hass, "event", f"{hub.server_key}|incidents")
+    start = dt_util.utcnow()
+    await simulator.set_link_state(link.id, STATE_ALARM)
+    await wait_for(lambda: hub.model.has_incident(link.id), what="link incident")
+    lines = await read_logbook(hass, hass_ws_client, start)
+    [opened] = [line for line in lines if line.get("domain") == DOMAIN]
+    assert opened["name"] == f"{link.source_name} → {link.target_name}"
+    assert opened["icon"] == "mdi:alert-circle"
+    assert opened["entity_id"] == events
