@@ -40,10 +40,16 @@ async def test_every_incident_of_a_burst_is_its_own_event(
     )
     fired: list[tuple[str, str, Any]] = []
     written: list[tuple[str, str, Any]] = []
+    turned: list[bool] = []  # appended to one loop turn after the first replayed event
+    same_turn: list[bool] = []  # per replayed event: still in the first one's loop turn
 
     @callback
     def on_incident(event: Event) -> None:
         fired.append((event.data["type"], event.data["incident_id"], event.context.id))
+        if event.data["replayed"]:
+            if not same_turn:
+                hass.loop.call_soon(turned.append, True)
+            same_turn.append(not turned)
 
     @callback
     def on_state(event: Event) -> None:
@@ -75,6 +81,7 @@ async def test_every_incident_of_a_burst_is_its_own_event(
     await hass.async_block_till_done()
 
     assert sorted(kind for kind, _, _ in fired[2:]) == ["closed", "opened", "updated"]
+    assert same_turn == [True, True, True], "the resync replays in one loop turn"
     # Each change is its own event, in order (before, a burst showed only its last change)...
     assert [(kind, incident) for kind, incident, _ in written] == [
         (kind, incident) for kind, incident, _ in fired
