@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .api.models import LEVEL_ALARM, LEVEL_CLEARED, LEVEL_MAJOR, LEVEL_WARNING
 from .entity import SaymonServerEntity
 from .hub import SaymonConfigEntry, SaymonHub
 from .model import IncidentChangeKind
@@ -21,6 +21,21 @@ INCIDENT_EVENTS = EventEntityDescription(
     event_types=[kind.value for kind in IncidentChangeKind],
 )
 
+BUILTIN_LEVEL_KEYS: Final = {
+    LEVEL_ALARM: "alarm",
+    LEVEL_WARNING: "warning",
+    LEVEL_CLEARED: "cleared",
+    LEVEL_MAJOR: "major",
+}
+"""SAYMON's own incident levels, under keys the frontend translates (``level_key``)."""
+
+
+def level_key(data: dict[str, Any]) -> str | None:
+    """The translatable key of an incident's level; a custom level keeps its SAYMON name."""
+    level_id = data.get("level_id")
+    builtin = BUILTIN_LEVEL_KEYS.get(str(level_id)) if level_id is not None else None
+    return builtin if builtin is not None else data.get("level")
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -32,24 +47,23 @@ async def async_setup_entry(
 
 
 class SaymonIncidentEvent(SaymonServerEntity, EventEntity):
-    """The latest incident change, with the incident's details as event attributes.
+    """Every incident change, one event each, with the incident's details as attributes.
 
-    Like every other state write, the entity's writes are coalesced per event-loop tick:
-    during a storm of thousands of incidents per second it shows the last change of each
-    tick, while every change still reaches the bus as a ``saymon_incident`` event.
+    Not coalesced like the other entities' writes: an event is not a state that a later one
+    may replace, and in a burst (several incidents in one loop tick, as a resync replays
+    them) each one must reach the history and the automations that trigger on this entity.
+    Each write carries the context of its ``saymon_incident`` bus event, so the logbook
+    shows that incident (object, text, level) as the cause of the entity's line.
     """
 
     def __init__(self, hub: SaymonHub) -> None:
         """Attach to the server device."""
         super().__init__(hub, INCIDENT_EVENTS, INCIDENT_EVENTS.key)
-        self._pending: tuple[str, dict[str, Any]] | None = None
-        self._flush_handle: asyncio.Handle | None = None
 
     async def async_added_to_hass(self) -> None:
-        """Receive incident changes; the last one of each loop tick is written."""
+        """Receive incident changes from the hub."""
         await super().async_added_to_hass()
         self.async_on_remove(self.hub.add_incident_listener(self._incident))
-        self.async_on_remove(self._cancel_flush)
 
     @property
     def update_signal(self) -> str:
@@ -57,21 +71,7 @@ class SaymonIncidentEvent(SaymonServerEntity, EventEntity):
         return self.hub.signal_availability
 
     @callback
-    def _incident(self, kind: str, data: dict[str, Any]) -> None:
-        self._pending = (kind, data)
-        if self._flush_handle is None:
-            self._flush_handle = self.hass.loop.call_soon(self._flush)
-
-    @callback
-    def _flush(self) -> None:
-        self._flush_handle = None
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self._trigger_event(*pending)
-            self.async_write_ha_state()
-
-    @callback
-    def _cancel_flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+    def _incident(self, kind: str, data: dict[str, Any], context: Context) -> None:
+        self._trigger_event(kind, {**data, "level_key": level_key(data)})
+        self.async_set_context(context)
+        self.async_write_ha_state()

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
@@ -160,7 +160,7 @@ class SaymonHub:
         """Device id per object in scope, filled on first use, emptied when devices change."""
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
-        self._incident_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._incident_listeners: list[Callable[[str, dict[str, Any], Context], None]] = []
         self._change_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.mirror: Any = None
         """The MQTT mirror (``SaymonMirror``) when it is on; set by the entry setup."""
@@ -614,9 +614,13 @@ class SaymonHub:
         return lambda: self._link_listeners.remove(listener)
 
     def add_incident_listener(
-        self, listener: Callable[[str, dict[str, Any]], None]
+        self, listener: Callable[[str, dict[str, Any], Context], None]
     ) -> Callable[[], None]:
-        """Call ``listener(kind, data)`` for every incident change; returns an unsubscribe."""
+        """Call ``listener(kind, data, context)`` for every incident change; returns an unsubscribe.
+
+        ``context`` is the one the ``saymon_incident`` bus event was fired with, so what the
+        listener writes is tied to that event (the logbook shows it as the cause).
+        """
         self._incident_listeners.append(listener)
         return lambda: self._incident_listeners.remove(listener)
 
@@ -756,9 +760,10 @@ class SaymonHub:
                     self._mark(self.signal_problem(entity_id))
             self._mark(self.signal_server)
             data = self.incident_event_data(change, replayed)
-            self._fire(EVENT_INCIDENT, data)
+            context = Context()
+            self._fire(EVENT_INCIDENT, data, context)
             for listener in self._incident_listeners:
-                listener(change.kind.value, data)
+                listener(change.kind.value, data, context)
         else:
             self._fire(
                 EVENT_MODEL_CHANGED,
@@ -777,9 +782,9 @@ class SaymonHub:
                 },
             )
 
-    def _fire(self, event_type: str, data: dict[str, Any]) -> None:
+    def _fire(self, event_type: str, data: dict[str, Any], context: Context | None = None) -> None:
         self.fired[event_type] += 1
-        self.hass.bus.async_fire(event_type, data)
+        self.hass.bus.async_fire(event_type, data, context=context)
         for listener in self._change_listeners:
             try:
                 listener(event_type, data)

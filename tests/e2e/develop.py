@@ -7,14 +7,19 @@ It starts
   incidents),
 * a Mosquitto broker on 127.0.0.1,
 * a real Home Assistant (:class:`~tests.e2e.hass_process.HassProcess`) on ``.dev/config`` with
-  this repository's integration linked in and the frontend (``home-assistant-frontend``,
-  installed into the venv on first use at the version Home Assistant pins),
+  this repository's integration linked in, the frontend (``home-assistant-frontend``,
+  installed into the venv on first use at the version Home Assistant pins) and what a user's
+  sidebar has besides: the recorder with History and Logbook (:data:`DEMO_PACKAGES`),
 
 onboards Home Assistant with a demo user, adds SAYMON through the config-flow REST API, turns
 the MQTT mirror on (dedicated broker: the Mosquitto above), prints where to look, and runs
 until Ctrl-C, which stops everything it started. The ports are remembered in
 ``.dev/develop.json``, so a second run reuses the onboarded configuration and its SAYMON entry
 (the simulator's seeded user id and address stay the same).
+
+A SAYMON device's **Visit** link opens the simulator's own page for that object
+(``tests/simulator/web.py``). ``tests/e2e/test_develop.py`` starts this configuration (with a
+placeholder frontend) and checks both.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 
@@ -44,6 +49,7 @@ from tests.simulator import SaymonSimulator
 from .hass_process import (
     LOCALHOST,
     REPO_ROOT,
+    FrontendMode,
     HassClient,
     HassError,
     HassProcess,
@@ -59,6 +65,18 @@ DEMO_OWNER = Owner("Demo", "demo", "saymon-demo")
 DEFAULT_PORTS = {"hass": 8123, "rest": 8080, "comet": 8091, "mqtt": 1883}
 ONBOARDING_EXTRAS = ("google_translate", "met", "radio_browser")
 """Integrations onboarding offers; their packages are not installed, so their entries fail."""
+DEMO_PACKAGES: Final = {
+    "saymon_demo": """\
+# Written by tests/e2e/develop.py: what default_config would add for History and Logbook
+# (default_config itself pulls packages the venv lacks).
+recorder:
+  commit_interval: 1
+  purge_keep_days: 3
+history:
+logbook:
+"""
+}
+"""Home Assistant packages of the demo: the recorder, History and Logbook in the sidebar."""
 
 _LOGGER = logging.getLogger("develop")
 
@@ -111,6 +129,30 @@ def ensure_frontend(python: str) -> None:
     subprocess.run(command, check=True)  # noqa: S603 - our own interpreter and a pinned name
 
 
+def demo_hass(
+    config_dir: Path, *, port: int | None = None, frontend: FrontendMode = "package"
+) -> HassProcess:
+    """The demo's Home Assistant: this integration, the frontend, recorder, History, Logbook."""
+    return HassProcess(config_dir, port=port, frontend=frontend, packages=DEMO_PACKAGES)
+
+
+async def saymon_entry(client: HassClient, sim: SaymonSimulator) -> str:
+    """The demo's SAYMON entry: the one a previous run added, else one added now."""
+    entries = await saymon_entries(client)
+    if entries:
+        print(f"Reusing the SAYMON entry {entries[0]['title']} ({entries[0]['state']}).")
+        return str(entries[0]["entry_id"])
+    entry = await add_saymon_entry(
+        client,
+        url=sim.rest_url,
+        comet=str(sim.comet_port),
+        username=sim.login,
+        password=sim.password,
+    )
+    print(f"Added SAYMON ({entry['title']}) through the config flow.")
+    return str(entry["entry_id"])
+
+
 async def remove_failed_onboarding_entries(client: HassClient) -> None:
     """Drop entries onboarding created for integrations whose packages are not installed."""
     entries: list[dict[str, Any]] = await client.get("/api/config/config_entries/entry")
@@ -132,6 +174,7 @@ def banner(
             f"  its log:        {hass.output_file}",
             f"SAYMON simulator: {sim.rest_url} (Comet {sim.comet_url}), "
             f"{len(sim.model.objects)} objects, user {sim.login} / {sim.password}",
+            f"  web page:       {sim.rest_url}/ (what a device's Visit link opens)",
             f"  control API:    {sim.control_url}/info",
             f"MQTT mirror:      mosquitto_sub -h {broker.host} -p {broker.port} "
             f"-t '{base_topic.partition('/')[0]}/#' -v",
@@ -140,6 +183,7 @@ def banner(
                 if shutil.which("mosquitto_sub")
                 else ["  (mosquitto_sub is in Debian's mosquitto-clients package)"]
             ),
+            "History, Logbook: in the sidebar (recorder on, in .dev/config)",
             "Blueprints:       Settings > Automations & scenes > Blueprints (saymon/...)",
             "Press Ctrl-C to stop everything.",
             "=" * 78,
@@ -166,7 +210,7 @@ async def run(args: argparse.Namespace) -> int:
         tick=args.tick,
     )
     broker = MosquittoBroker(DEV_DIR / "mosquitto", port=ports["mqtt"])
-    hass = HassProcess(DEV_DIR / "config", port=ports["hass"], frontend="package")
+    hass = demo_hass(DEV_DIR / "config", port=ports["hass"])
     async with contextlib.AsyncExitStack() as stack:
         await sim.start()
         stack.push_async_callback(sim.stop)
@@ -183,20 +227,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"Home Assistant is running ({time.monotonic() - started:.1f} s).", flush=True)
 
         base_topic = default_base(LOCALHOST)
-        entries = await saymon_entries(client)
-        if entries:
-            entry_id = entries[0]["entry_id"]
-            print(f"Reusing the SAYMON entry {entries[0]['title']} ({entries[0]['state']}).")
-        else:
-            entry = await add_saymon_entry(
-                client,
-                url=sim.rest_url,
-                comet=str(sim.comet_port),
-                username=sim.login,
-                password=sim.password,
-            )
-            entry_id = entry["entry_id"]
-            print(f"Added SAYMON ({entry['title']}) through the config flow.")
+        entry_id = await saymon_entry(client, sim)
         await enable_mqtt_mirror(
             client, entry_id, host=broker.host, port=broker.port, base_topic=base_topic
         )

@@ -1,4 +1,4 @@
-"""Actions, device triggers, logbook, diagnostics and the event entity."""
+"""Actions, device triggers and diagnostics (the logbook: test_logbook.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 
-from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
+from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.hub import SaymonHub
 from tests.simulator import (
     STATE_ALARM,
@@ -226,48 +226,6 @@ async def test_device_triggers(
         "state_changed",
         "state_changed",
     ]
-
-
-async def test_logbook_descriptions(
-    hass: HomeAssistant, simulator: SaymonSimulator, hub: SaymonHub
-) -> None:
-    from homeassistant.core import Event
-
-    from custom_components.saymon import logbook
-
-    described: dict[str, Any] = {}
-
-    def describe(domain: str, event_type: str, fn: Any) -> None:
-        described[event_type] = fn
-
-    logbook.async_describe_events(hass, describe)
-    incident = described[EVENT_INCIDENT](
-        Event(
-            EVENT_INCIDENT,
-            {
-                "type": "opened",
-                "level": "Alarm",
-                "text": "Down",
-                "object_name": "Core",
-                "replayed": True,
-            },
-        )
-    )
-    assert incident == {"name": "Core", "message": "incident opened (Alarm): Down [replayed]"}
-    state = described["saymon_state_changed"](
-        Event(
-            "saymon_state_changed",
-            {"object_name": "Core", "old_state": "Working", "new_state": "Alarm"},
-        )
-    )
-    assert state["message"] == "changed state from Working to Alarm"
-    model = described["saymon_model_changed"](
-        Event(
-            "saymon_model_changed",
-            {"name": "Core", "entity_type": "object", "change": "created", "user_login": "admin"},
-        )
-    )
-    assert model["message"] == "object created in SAYMON by admin"
 
 
 async def test_diagnostics_are_redacted(

@@ -27,6 +27,7 @@ from .listener import Listener
 from .model import SimulatorModel
 from .rest import rest_routes
 from .rest_support import CORE_KEY, rest_middleware
+from .web import web_routes
 
 DEFAULT_LOGIN = "admin"
 DEFAULT_PASSWORD = "secret"
@@ -121,13 +122,14 @@ class SaymonSimulator:
         await self.stop_rest()
 
     async def start_rest(self) -> None:
-        """Start the REST listener (and the control routes on the same port)."""
+        """Start the REST listener (with the control routes and the web page on the same port)."""
         if self._rest.running:
             return
         app = web.Application(middlewares=[control_middleware, rest_middleware])
         app[CORE_KEY] = self.core
         app.add_routes(rest_routes())
         app.add_routes(control_routes(self))
+        app.add_routes(web_routes())
         await self._rest.start(app)
 
     async def add_rest_address(self) -> str:
