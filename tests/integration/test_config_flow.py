@@ -449,7 +449,7 @@ async def _address_step(
 async def test_address_without_scheme_on_plain_http_server(
     hass: HomeAssistant, simulator: SaymonSimulator
 ) -> None:
-    """ "127.0.0.1:port" on a plain-HTTP SAYMON: HTTPS is tried, then HTTP is used."""
+    """An address like 127.0.0.1:port on a plain-HTTP SAYMON: HTTPS is tried, then HTTP."""
     assert simulator.rest_url.startswith("http://")
     bare = simulator.rest_url.removeprefix("http://")
     result = await _address_step(hass, simulator, **{CONF_URL: bare})
