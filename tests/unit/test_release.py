@@ -452,6 +452,26 @@ def test_hacs_json_minimum_home_assistant(hacs: dict[str, Any]) -> None:
     assert f"Home Assistant {minimum.major}.{minimum.minor} or newer" in readme
 
 
+def test_validate_workflow_runs_hassfest_and_hacs() -> None:
+    """The repository conventions of HACS integrations: both validators on every push."""
+    workflow = load_yaml(ROOT / ".github" / "workflows" / "validate.yml")
+    assert isinstance(workflow, dict)
+    steps = {
+        step["uses"].split("@")[0]: step
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "uses" in step
+    }
+    assert "home-assistant/actions/hassfest" in steps
+    hacs = steps["hacs/action"]
+    assert hacs["with"]["category"] == "integration"
+    # Only the brands check is skipped, and only because the images ship with the integration.
+    assert hacs["with"].get("ignore", "brands") == "brands"
+    assert all((BRAND / name).is_file() for name in BRAND_FILES)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads "on" as True
+    assert {"push", "pull_request"} <= set(triggers)
+
+
 # -- brand images -------------------------------------------------------------------------------
 
 BRAND_FILES = [
