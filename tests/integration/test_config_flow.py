@@ -24,6 +24,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped, unused-ignore]
     MockConfigEntry,
 )
+import voluptuous as vol
 
 from custom_components.saymon.api.models import SaymonObject
 from custom_components.saymon.api.url import normalize_base_url
@@ -761,10 +762,12 @@ async def test_large_server_is_not_mirrored_whole_by_default(hass: HomeAssistant
         assert option.format(**_placeholders(result)) == (
             f"All objects: 350 devices with {350 * ENTITIES_PER_OBJECT} entities"
         )
-        # A menu has no default: sending nothing chooses nothing and creates nothing.
-        result = await _configure(hass, result, {})
+        # A menu has no default: nothing is preselected, the user picks one.
         assert result["type"] is FlowResultType.MENU
-        assert result["step_id"] == "scope"
+        schema = result["data_schema"]
+        assert schema is not None
+        for key in schema.schema:
+            assert getattr(key, "default", vol.UNDEFINED) is vol.UNDEFINED
         # Everything stays possible when the user asks for it, after seeing the numbers.
         result = await _next(hass, result, "scope_all")
         assert _placeholders(result)["device_count"] == "350"
