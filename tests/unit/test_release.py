@@ -469,6 +469,7 @@ def test_validate_workflow_runs_hassfest_and_hacs() -> None:
     assert hacs["with"].get("ignore", "brands") == "brands"
     assert all((BRAND / name).is_file() for name in BRAND_FILES)
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads "on" as True
+    assert isinstance(triggers, dict)
     assert {"push", "pull_request"} <= set(triggers)
 
 
