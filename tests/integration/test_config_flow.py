@@ -537,6 +537,39 @@ async def test_address_of_something_else_is_not_saymon(
     assert f"{other} answered with HTTP status 404" in await _message(hass, result, "not_saymon")
 
 
+async def test_address_without_scheme_when_nothing_answers(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """HTTPS and plain HTTP both tried; the message names the HTTPS address asked first."""
+    bare = simulator.rest_url.removeprefix("http://")
+    await simulator.stop_rest()
+    result = await _address_step(hass, simulator, **{CONF_URL: bare})
+    assert result["errors"] == {CONF_URL: "cannot_connect"}
+    assert _placeholders(result)["url"] == f"https://{bare}"
+
+
+async def test_address_without_scheme_of_something_else(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """Plain HTTP got further than HTTPS (an answer, just not SAYMON's): that is what is said."""
+    bare = f"127.0.0.1:{simulator.comet_port}"
+    result = await _address_step(hass, simulator, **{CONF_URL: bare})
+    assert result["errors"] == {CONF_URL: "not_saymon"}
+    assert _placeholders(result)["url"] == f"http://{bare}"
+
+
+async def test_unexpected_error_on_the_address_step(
+    hass: HomeAssistant, simulator: SaymonSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with patch(
+        "custom_components.saymon.config_flow.async_check_address",
+        side_effect=RuntimeError("boom"),
+    ):
+        result = await _address_step(hass, simulator)
+    assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error while checking the SAYMON address" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
@@ -784,6 +817,17 @@ async def test_scope_leaves_out_empty_lists(hass: HomeAssistant) -> None:
         assert _placeholders(result)["object_count"] == "1"
 
 
+async def test_scope_without_readable_links_offers_no_link_option(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """A user who may not read the links still gets the steps, without the link option."""
+    simulator.garble("links")
+    result = await _scope_menu(hass, simulator)
+    assert _placeholders(result)["link_count"] == "0"
+    result = await _next(hass, result, "scope_all")
+    assert result["menu_options"] == ["scope_create", "scope"]
+
+
 async def test_server_without_links_offers_no_link_option(hass: HomeAssistant) -> None:
     async with SaymonSimulator(objects=1) as sim:
         assert _links(sim) == 0
@@ -898,6 +942,19 @@ async def test_reauth_with_another_user(hass: HomeAssistant, simulator: SaymonSi
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     assert entry.data[CONF_USERNAME] == simulator.login
+
+
+async def test_reauth_of_https_entry_on_plain_http_server(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """Reauthentication does not check the address, but still says what is wrong with it."""
+    entry = _entry(hass, simulator)
+    https = normalize_base_url(simulator.rest_url).replace("http://", "https://")
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: https})
+    result = await entry.start_reauth_flow(hass)
+    result = await _configure(hass, result, _password(simulator))
+    assert result["errors"] == {"base": "plain_http"}
+    assert _placeholders(result)["http_url"] == normalize_base_url(simulator.rest_url)
 
 
 async def test_reauth_server_down(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
