@@ -1,11 +1,14 @@
 """Config flow for SAYMON: address, credentials, what becomes devices; reauth, reconfigure, options.
 
-Every path that accepts an address or credentials proves them against the server first (log
-in, read the current user, and for new addresses complete a Comet handshake) through
-:func:`.flow_helpers.async_validate`, so a saved entry is one that worked. The entry's unique id
-is the SAYMON user id, never the address (see :mod:`.identity`): the same person may add one
-server with several users, but not the same user twice, and a new address of the same server
-keeps the entry, its devices and its entities.
+Every path that accepts an address or credentials proves them against the server first, each
+where the user can fix it: the address step finds SAYMON's API and Comet there without
+credentials (:func:`.flow_helpers.async_check_address`); the credentials steps log in, read the
+current user and complete a Comet handshake (:func:`.flow_helpers.async_validate`), so a saved
+entry is one that worked. The scope steps (:mod:`.scope_flow`) say how many devices and
+entities a choice creates before creating them. The entry's unique id is the SAYMON user id,
+never the address (see :mod:`.identity`): the same person may add one server with several
+users, but not the same user twice, and a new address of the same server keeps the entry, its
+devices and its entities.
 """
 
 from __future__ import annotations
@@ -37,24 +40,22 @@ from .const import (
 )
 from .flow_helpers import (
     ServerAddress,
-    ServerCatalog,
     ServerCheck,
     ValidationError,
+    address_placeholders,
     address_schema,
+    async_check_address,
     async_validate,
     auth_data,
     credentials_from,
     credentials_schema,
-    default_options,
     grace_period_schema,
-    scope_errors,
-    scope_options,
-    show_scope_form,
     without_secrets,
 )
 from .identity import default_title
 from .migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
 from .mqtt_flow import MqttOptionsMixin
+from .scope_flow import ScopeSteps
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class _Attempt:
     """The outcome of one validation: the check, or the errors and placeholders to show."""
 
     check: ServerCheck | None = None
+    address: ServerAddress | None = None
     errors: dict[str, str] = field(default_factory=dict)
     placeholders: dict[str, str] = field(default_factory=dict)
 
@@ -94,6 +96,20 @@ async def _async_attempt(
     return attempt
 
 
+async def _async_check_address(flow: ConfigFlow, user_input: Mapping[str, Any]) -> _Attempt:
+    """Run the address check; on success ``placeholders`` is empty and ``address`` is set."""
+    attempt = _Attempt(placeholders=address_placeholders())
+    try:
+        attempt.address = await async_check_address(flow.hass, user_input)
+    except ValidationError as err:
+        attempt.errors[err.field] = err.key
+        attempt.placeholders.update(err.placeholders)
+    except Exception:
+        _LOGGER.exception("Unexpected error while checking the SAYMON address")
+        attempt.errors["base"] = "unknown"
+    return attempt
+
+
 class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a SAYMON server as one of its users."""
 
@@ -104,7 +120,7 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing known; the steps fill these in order."""
         self._address: ServerAddress | None = None
         self._data: dict[str, Any] = {}
-        self._catalog: ServerCatalog | None = None
+        self._scope: ScopeSteps | None = None
 
     @staticmethod
     @callback
@@ -115,19 +131,18 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
     # -- adding a server ------------------------------------------------------------------
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask where SAYMON and its Comet server are; nothing is contacted yet."""
-        errors: dict[str, str] = {}
+        """Ask where SAYMON and its Comet server are, and find both there before going on."""
+        attempt = _Attempt(placeholders=address_placeholders())
         if user_input is not None:
-            try:
-                self._address = ServerAddress.from_input(user_input)
-            except ValidationError as err:
-                errors[err.field] = err.key
-            else:
+            attempt = await _async_check_address(self, user_input)
+            if attempt.address is not None:
+                self._address = attempt.address
                 return await self.async_step_auth()
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(address_schema(), user_input),
-            errors=errors,
+            errors=attempt.errors,
+            description_placeholders=attempt.placeholders,
         )
 
     async def async_step_auth(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -158,7 +173,7 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(user_id)
                 self._abort_if_unique_id_configured()
                 self._data = {**address.as_data(), **data, CONF_USER_ID: user_id}
-                self._catalog = attempt.check.catalog
+                self._scope = ScopeSteps(_required(attempt.check.catalog))
                 return await self.async_step_scope()
         return self.async_show_form(
             step_id=method,
@@ -166,17 +181,47 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
                 credentials_schema(method), without_secrets(user_input)
             ),
             errors=attempt.errors,
-            description_placeholders={"url": address.url, **attempt.placeholders},
+            description_placeholders={**address_placeholders(address), **attempt.placeholders},
         )
 
+    # -- what becomes devices (see scope_flow) ---------------------------------------------
+
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Choose which objects become devices, then create the entry."""
-        catalog = _required(self._catalog)
-        if user_input is None:
-            return show_scope_form(self, catalog, default_options(catalog))
-        options = scope_options(user_input)
-        if errors := scope_errors(options):
-            return show_scope_form(self, catalog, options, errors)
+        """A selection, or all objects (with what they create)."""
+        return _required(self._scope).menu(self)
+
+    async def async_step_scope_all(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Every object of the server."""
+        return _required(self._scope).choose_all(self)
+
+    async def async_step_scope_select(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Subtrees, tags and classes."""
+        return _required(self._scope).select(self, user_input)
+
+    async def async_step_scope_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """What the choice creates, with or without the links."""
+        return _required(self._scope).confirm(self)
+
+    async def async_step_scope_create(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Create the entry without link entities."""
+        return self._async_create(links=False)
+
+    async def async_step_scope_create_links(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Create the entry with link entities."""
+        return self._async_create(links=True)
+
+    def _async_create(self, *, links: bool) -> ConfigFlowResult:
+        options = _required(self._scope).chosen(links=links)
         address = _required(self._address)
         return self.async_create_entry(
             title=default_title(address.url),
@@ -220,7 +265,10 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
                 without_secrets(user_input) or {CONF_USERNAME: entry.data.get(CONF_USERNAME)},
             ),
             errors=attempt.errors,
-            description_placeholders={"url": entry.data[CONF_URL], **attempt.placeholders},
+            description_placeholders={
+                **address_placeholders(ServerAddress.from_input(entry.data)),
+                **attempt.placeholders,
+            },
         )
 
     # -- new address ----------------------------------------------------------------------
@@ -230,13 +278,10 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the addresses or TLS checking, proven with the stored credentials."""
         entry = self._get_reconfigure_entry()
-        attempt = _Attempt()
+        attempt = _Attempt(placeholders=address_placeholders())
         if user_input is not None:
-            try:
-                address = ServerAddress.from_input(user_input)
-            except ValidationError as err:
-                attempt.errors[err.field] = err.key
-            else:
+            attempt = await _async_check_address(self, user_input)
+            if (address := attempt.address) is not None:
                 attempt = await _async_attempt(self, address, credentials_from(entry.data))
                 if attempt.check is not None:
                     return await self._async_finish_reconfigure(entry, address, attempt.check)
@@ -246,7 +291,7 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
                 address_schema(), user_input or entry.data
             ),
             errors=attempt.errors,
-            description_placeholders=attempt.placeholders,
+            description_placeholders={**address_placeholders(), **attempt.placeholders},
         )
 
     async def _async_finish_reconfigure(
@@ -289,8 +334,8 @@ class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
     """Change what becomes devices, how long a lost connection is tolerated, and the mirror."""
 
     def __init__(self) -> None:
-        """The catalogue is read once, when the scope form is first shown."""
-        self._catalog: ServerCatalog | None = None
+        """The catalogue is read once, when the scope steps are first shown."""
+        self._scope: ScopeSteps | None = None
         self._mirror_input = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -300,7 +345,7 @@ class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose again which objects become devices, from what the server has now."""
         entry = self.config_entry
-        if self._catalog is None:
+        if self._scope is None:
             attempt = await _async_attempt(
                 self,
                 ServerAddress.from_input(entry.data),
@@ -310,17 +355,43 @@ class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
             )
             if attempt.check is None:
                 reason = attempt.errors["base"]
+                if reason == "invalid_token":
+                    reason = "invalid_auth"
                 return self.async_abort(
                     reason=reason if reason in {"invalid_auth", "unknown"} else "cannot_connect"
                 )
-            self._catalog = attempt.check.catalog
-        catalog = _required(self._catalog)
-        if user_input is None:
-            return show_scope_form(self, catalog, entry.options)
-        options = scope_options(user_input)
-        if errors := scope_errors(options):
-            return show_scope_form(self, catalog, options, errors)
-        return self._async_save(options)
+            self._scope = ScopeSteps(_required(attempt.check.catalog), entry.options)
+        return self._scope.menu(self)
+
+    async def async_step_scope_all(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Every object of the server."""
+        return _required(self._scope).choose_all(self)
+
+    async def async_step_scope_select(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Subtrees, tags and classes, the current ones suggested."""
+        return _required(self._scope).select(self, user_input)
+
+    async def async_step_scope_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """What the choice creates, with or without the links."""
+        return _required(self._scope).confirm(self)
+
+    async def async_step_scope_create(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Save the choice without link entities."""
+        return self._async_save(_required(self._scope).chosen(links=False))
+
+    async def async_step_scope_create_links(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Save the choice with link entities."""
+        return self._async_save(_required(self._scope).chosen(links=True))
 
     async def async_step_grace_period(
         self, user_input: dict[str, Any] | None = None

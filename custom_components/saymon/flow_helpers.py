@@ -1,23 +1,25 @@
 """Validation and forms shared by the SAYMON config flow and options flow.
 
-The same check serves the user step, reauthentication, reconfiguration and the options flow, so
-it lives here once: log in, read the current user, optionally complete a Comet handshake and read
-the object catalogue, and always log out again so a flow leaves no SAYMON session behind. Every
-failure the user can act on becomes a :class:`ValidationError` carrying its translation key.
+The same checks serve the user step, reauthentication, reconfiguration and the options flow, so
+they live here once. :func:`async_check_address` needs no credentials: it finds SAYMON's API and
+its Comet server at the address typed (falling back to plain HTTP when no scheme was given and
+HTTPS gets no answer), so address errors appear on the address step. :func:`async_validate` logs
+in, reads the current user, optionally completes a Comet handshake and reads the object
+catalogue, and always logs out again so a flow leaves no SAYMON session behind. Every failure
+the user can act on becomes a :class:`ValidationError` carrying its translation key and the
+placeholders its message needs.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 import logging
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.const import (
     CONF_PASSWORD,
     CONF_URL,
@@ -31,10 +33,6 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
-    SelectOptionDict,
-    SelectSelector,
-    SelectSelectorConfig,
-    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -44,39 +42,37 @@ from .api.comet import CometClient
 from .api.errors import (
     SaymonError,
     SaymonInvalidCredentialsError,
+    SaymonPlainHTTPError,
     SaymonTLSError,
 )
-from .api.models import CurrentUser, SaymonObject
+from .api.models import CurrentUser
+from .api.probe import NotSaymonError, plain_http_url, probe_api, probe_comet
 from .api.rest import Credentials, PasswordCredentials, SaymonRestClient, TokenCredentials
-from .api.url import InvalidURLError, comet_endpoint, normalize_base_url
+from .api.url import (
+    InvalidURLError,
+    comet_endpoint,
+    has_scheme,
+    normalize_base_url,
+    with_scheme,
+)
 from .const import (
     AUTH_PASSWORD,
     CONF_API_TOKEN,
     CONF_AUTH_METHOD,
-    CONF_CLASSES,
     CONF_COMET,
     CONF_GRACE_PERIOD,
-    CONF_LINKS,
-    CONF_PARENTS,
-    CONF_SCOPE,
-    CONF_TAGS,
-    SCOPE_ALL,
-    SCOPE_SELECTED,
 )
 from .schema_lib import vol
-from .scope import Scope, children_index, default_scope_options, object_path
+from .scope_flow import ServerCatalog
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_SELECT_OPTIONS: Final = 1000
-"""Longest list a multi-select offers: the frontend renders every option at once."""
-
 MAX_GRACE_PERIOD: Final = 3600
 
-OBJECT_FIELDS: Final = ("name", "parent_id", "class_id", "tags")
-"""All the scope form needs; asking for less keeps the answer of a large server small."""
-
 SECRET_KEYS: Final = frozenset({CONF_PASSWORD, CONF_API_TOKEN})
+
+URL_EXAMPLE: Final = "https://saymon.example.com"
+"""Shown in the address field's help and the invalid-address message (no URLs in strings)."""
 
 
 class ValidationError(Exception):
@@ -99,12 +95,15 @@ class ServerAddress:
     url: str
     comet: str
     verify_ssl: bool
+    scheme_given: bool = True
+    """Whether the user wrote http or https; without it HTTPS is tried, then plain HTTP."""
 
     @classmethod
     def from_input(cls, data: Mapping[str, Any]) -> ServerAddress:
         """Read and check the address fields, naming the field that cannot be used."""
+        text = str(data[CONF_URL])
         try:
-            url = normalize_base_url(str(data[CONF_URL]))
+            url = normalize_base_url(text)
         except InvalidURLError as err:
             raise ValidationError("invalid_url", field=CONF_URL) from err
         comet = str(data.get(CONF_COMET) or "").strip()
@@ -112,16 +111,31 @@ class ServerAddress:
             comet_endpoint(url, comet)
         except InvalidURLError as err:
             raise ValidationError("invalid_url", field=CONF_COMET) from err
-        return cls(url, comet, bool(data.get(CONF_VERIFY_SSL, True)))
+        return cls(url, comet, bool(data.get(CONF_VERIFY_SSL, True)), has_scheme(text))
 
     @property
     def host(self) -> str:
         """The server's host name, without the port."""
         return urlsplit(self.url).hostname or self.url
 
+    @property
+    def comet_address(self) -> str:
+        """Where Comet is looked for, as messages show it."""
+        endpoint = comet_endpoint(self.url, self.comet)
+        return f"{endpoint.url}/{endpoint.socketio_path.strip('/')}/"
+
     def as_data(self) -> dict[str, Any]:
         """The config entry data keys this address is stored under."""
         return {CONF_URL: self.url, CONF_COMET: self.comet, CONF_VERIFY_SSL: self.verify_ssl}
+
+
+def address_placeholders(address: ServerAddress | None = None) -> dict[str, str]:
+    """Placeholders of the address step's texts and of every error shown on the address."""
+    placeholders = {"url_example": URL_EXAMPLE}
+    if address is not None:
+        placeholders["url"] = address.url
+        placeholders["comet_address"] = address.comet_address
+    return placeholders
 
 
 def auth_data(method: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,78 +161,80 @@ def without_secrets(values: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: value for key, value in (values or {}).items() if key not in SECRET_KEYS}
 
 
-# -- the server check ---------------------------------------------------------------------
+# -- the address check (no credentials) ----------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ServerCatalog:
-    """What the scope form offers: the server's objects and the names of their classes."""
+async def async_check_address(hass: HomeAssistant, data: Mapping[str, Any]) -> ServerAddress:
+    """Read the address fields and find SAYMON's API and its Comet server there.
 
-    objects: Mapping[str, SaymonObject]
-    class_names: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    async def async_fetch(cls, rest: SaymonRestClient) -> ServerCatalog:
-        """Read the objects (only the fields the form needs) and the classes."""
-        objects = await rest.objects(fields=OBJECT_FIELDS)
-        classes = await rest.classes()
-        return cls({obj.id: obj for obj in objects}, {cls_.id: cls_.name for cls_ in classes})
-
-    def count(self, options: Mapping[str, Any]) -> int:
-        """How many objects (devices) a scope choice selects."""
-        return len(Scope.from_options(options).select(self.objects))
-
-    def _depth(self, object_id: str) -> int:
-        depth, seen = 0, {object_id}
-        current = self.objects[object_id].parent_ids
-        while current and current[0] in self.objects and current[0] not in seen:
-            seen.add(current[0])
-            depth += 1
-            current = self.objects[current[0]].parent_ids
-        return depth
-
-    def parent_options(self, keep: Iterable[str] = ()) -> list[SelectOptionDict]:
-        """Objects with children, labelled by their path; the highest ones when there are many.
-
-        People pick subtrees from the top of the tree, so when the list has to be cut the
-        deepest objects are left out first.
-        """
-        labels = {
-            oid: object_path(self.objects, oid)
-            for oid in children_index(self.objects.values())
-            if oid in self.objects
-        }
-        return _options(labels, lambda oid: (self._depth(oid), labels[oid]), keep)
-
-    def tag_options(self, keep: Iterable[str] = ()) -> list[SelectOptionDict]:
-        """The tags found on objects, with how many objects carry each (most used kept)."""
-        counts = Counter(tag for obj in self.objects.values() for tag in set(obj.tags))
-        labels = {tag: f"{tag} ({n})" for tag, n in counts.items()}
-        return _options(labels, lambda tag: (-counts[tag], tag), keep)
-
-    def class_options(self, keep: Iterable[str] = ()) -> list[SelectOptionDict]:
-        """The classes objects belong to, by name, with how many objects each has."""
-        counts = Counter(obj.class_id for obj in self.objects.values() if obj.class_id)
-        labels = {
-            class_id: f"{self.class_names.get(class_id, class_id)} ({n})"
-            for class_id, n in counts.items()
-        }
-        return _options(labels, lambda class_id: (-counts[class_id], labels[class_id]), keep)
+    An address typed without a scheme is tried with HTTPS first, as a browser would; when
+    nothing answers HTTPS there, or a plain-HTTP server does, plain HTTP is tried and kept if
+    SAYMON answers it. A rejected certificate is never "fixed" by dropping to plain HTTP: the
+    user decides that. Returns the address to store; raises :class:`ValidationError`.
+    """
+    address = ServerAddress.from_input(data)
+    session = async_get_clientsession(hass, verify_ssl=address.verify_ssl)
+    try:
+        await probe_api(session, address.url, ssl_context=address.verify_ssl)
+    except SaymonError as err:
+        fallback = _plain_http_fallback(address, err)
+        if fallback is None:
+            raise _address_error(address, err) from err
+        try:
+            await probe_api(session, fallback.url, ssl_context=fallback.verify_ssl)
+        except NotSaymonError as http_err:  # plain HTTP got further: say what it found
+            raise _address_error(fallback, http_err) from http_err
+        except SaymonError:
+            raise _address_error(address, err) from err
+        _LOGGER.debug("No SAYMON over HTTPS at %s; using %s", address.url, fallback.url)
+        address = fallback
+    endpoint = comet_endpoint(address.url, address.comet)
+    try:
+        await probe_comet(session, endpoint, ssl_context=address.verify_ssl)
+    except SaymonError as err:
+        _LOGGER.debug("Comet check at %s failed: %s", address.comet_address, err)
+        raise _comet_error(address, err) from err
+    return address
 
 
-def _options(
-    labels: Mapping[str, str], rank: Callable[[str], Any], keep: Iterable[str]
-) -> list[SelectOptionDict]:
-    """Options sorted by label; beyond the cap, the best-ranked ones plus those already chosen."""
-    values = list(labels)
-    if len(values) > MAX_SELECT_OPTIONS:
-        values.sort(key=rank)
-        chosen = set(values[:MAX_SELECT_OPTIONS])
-        chosen.update(value for value in keep if value in labels)
-        values = list(chosen)
-    options = [SelectOptionDict(value=value, label=labels[value]) for value in values]
-    options.sort(key=lambda option: (option["label"].casefold(), option["value"]))
-    return options
+def _plain_http_fallback(address: ServerAddress, err: SaymonError) -> ServerAddress | None:
+    """The plain-HTTP address to try after ``err``, when the user left the scheme open."""
+    if address.scheme_given or urlsplit(address.url).scheme != "https":
+        return None
+    if isinstance(err, SaymonTLSError) and not isinstance(err, SaymonPlainHTTPError):
+        return None  # a real HTTPS server whose certificate was rejected
+    if isinstance(err, NotSaymonError):
+        return None
+    return replace(address, url=with_scheme(address.url, "http"))
+
+
+def _address_error(address: ServerAddress, err: SaymonError) -> ValidationError:
+    """The message for a failed API check, on the address field."""
+    placeholders = address_placeholders(address)
+    if isinstance(err, SaymonPlainHTTPError):
+        placeholders["http_url"] = plain_http_url(address.url)
+        return ValidationError("plain_http", field=CONF_URL, placeholders=placeholders)
+    if isinstance(err, SaymonTLSError):
+        return ValidationError("tls_error", field=CONF_URL, placeholders=placeholders)
+    if isinstance(err, NotSaymonError):
+        placeholders["status"] = str(err.status)
+        return ValidationError("not_saymon", field=CONF_URL, placeholders=placeholders)
+    _LOGGER.debug("No answer from SAYMON at %s: %s", address.url, err)
+    return ValidationError("cannot_connect", field=CONF_URL, placeholders=placeholders)
+
+
+def _comet_error(address: ServerAddress, err: SaymonError) -> ValidationError:
+    """The message for a failed Comet check, on the Comet field."""
+    placeholders = address_placeholders(address)
+    if isinstance(err, SaymonPlainHTTPError):
+        placeholders["http_url"] = plain_http_url(comet_endpoint(address.url, address.comet).url)
+        return ValidationError("comet_plain_http", field=CONF_COMET, placeholders=placeholders)
+    if isinstance(err, SaymonTLSError):
+        return ValidationError("tls_error", field=CONF_COMET, placeholders=placeholders)
+    return ValidationError("comet_unreachable", field=CONF_COMET, placeholders=placeholders)
+
+
+# -- the server check (credentials) --------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,20 +256,20 @@ async def async_validate(
     """Log in, read the current user, check Comet, read the catalogue; always log out.
 
     Comet is checked before the catalogue is read: it is the likelier failure, and a large
-    server's object list is not worth fetching for a form that will not be shown. Raises
+    server's object list is not worth fetching for steps that will not be shown. Raises
     :class:`ValidationError` with the key of the message to show; unexpected errors
     propagate so the caller can log them as bugs.
     """
     session = async_get_clientsession(hass, verify_ssl=address.verify_ssl)
     rest = SaymonRestClient(session, address.url, credentials, ssl_context=address.verify_ssl)
     try:
-        with _rest_errors(address):
+        with _rest_errors(address, credentials):
             user = await rest.current_user()
         if check_comet:
             await _async_check_comet(rest, address, session)
         catalog = None
         if read_catalog:
-            with _rest_errors(address):
+            with _rest_errors(address, credentials):
                 catalog = await ServerCatalog.async_fetch(rest)
         return ServerCheck(user, catalog)
     finally:
@@ -261,19 +277,28 @@ async def async_validate(
 
 
 @contextmanager
-def _rest_errors(address: ServerAddress) -> Iterator[None]:
-    """Turn the REST client's errors into the message keys of the form."""
+def _rest_errors(address: ServerAddress, credentials: Credentials) -> Iterator[None]:
+    """Turn the REST client's errors into the message keys of the form.
+
+    A rejected password and a rejected token have their own messages: a user who typed a
+    password must not be told about API tokens.
+    """
+    placeholders = address_placeholders(address)
     try:
         yield
     except SaymonInvalidCredentialsError as err:
-        raise ValidationError("invalid_auth") from err
+        key = "invalid_token" if isinstance(credentials, TokenCredentials) else "invalid_auth"
+        raise ValidationError(key, placeholders=placeholders) from err
+    except SaymonPlainHTTPError as err:
+        placeholders["http_url"] = plain_http_url(address.url)
+        raise ValidationError("plain_http", placeholders=placeholders) from err
     except SaymonTLSError as err:
         _LOGGER.debug("TLS certificate of SAYMON at %s rejected: %s", address.url, err)
-        raise ValidationError("tls_error") from err
+        raise ValidationError("tls_error", placeholders=placeholders) from err
     except SaymonError as err:
         # Unreachable, timed out, or something that is not SAYMON's API at this address.
         _LOGGER.debug("Checking SAYMON at %s failed: %s", address.url, err)
-        raise ValidationError("cannot_connect") from err
+        raise ValidationError("cannot_connect", placeholders=placeholders) from err
 
 
 async def _async_check_comet(
@@ -290,11 +315,12 @@ async def _async_check_comet(
         await comet.check()
     except SaymonTLSError as err:
         _LOGGER.debug("Comet TLS check failed: %s", err)
-        raise ValidationError("tls_error") from err
+        raise ValidationError("tls_error", placeholders=address_placeholders(address)) from err
     except SaymonError as err:
         _LOGGER.debug("Comet check failed: %s", err)
         raise ValidationError(
-            "comet_unreachable", placeholders={"comet_address": comet.address}
+            "comet_unreachable",
+            placeholders={**address_placeholders(address), "comet_address": comet.address},
         ) from err
 
 
@@ -355,80 +381,4 @@ def grace_period_schema() -> vol.Schema:
                 vol.Coerce(int),
             )
         }
-    )
-
-
-def _multi_select(options: list[SelectOptionDict]) -> SelectSelector:
-    return SelectSelector(
-        SelectSelectorConfig(
-            options=options, multiple=True, mode=SelectSelectorMode.DROPDOWN, sort=False
-        )
-    )
-
-
-def scope_options(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """The options a scope form answer is stored as (every key present, lists sorted)."""
-    return {
-        CONF_SCOPE: user_input[CONF_SCOPE],
-        CONF_PARENTS: sorted(user_input.get(CONF_PARENTS, ())),
-        CONF_TAGS: sorted(user_input.get(CONF_TAGS, ())),
-        CONF_CLASSES: sorted(user_input.get(CONF_CLASSES, ())),
-        CONF_LINKS: bool(user_input.get(CONF_LINKS, False)),
-    }
-
-
-def scope_errors(options: Mapping[str, Any]) -> dict[str, str]:
-    """Refuse "selected objects" with nothing selected: it would create no devices at all."""
-    if options[CONF_SCOPE] == SCOPE_SELECTED and not (
-        options[CONF_PARENTS] or options[CONF_TAGS] or options[CONF_CLASSES]
-    ):
-        return {"base": "empty_scope"}
-    return {}
-
-
-def default_options(catalog: ServerCatalog) -> dict[str, Any]:
-    """Everything on small servers, nothing pre-selected on large ones."""
-    return default_scope_options(len(catalog.objects))
-
-
-def show_scope_form(
-    flow: ConfigFlow | OptionsFlow,
-    catalog: ServerCatalog,
-    values: Mapping[str, Any],
-    errors: dict[str, str] | None = None,
-) -> ConfigFlowResult:
-    """Show the scope form pre-filled with ``values`` and how many devices they make.
-
-    Choices that no longer exist on the server are left out of the suggestions: a stale value
-    would fail the selector's validation when the form is sent back unchanged.
-    """
-    fields: dict[Any, Any] = {
-        vol.Required(CONF_SCOPE): SelectSelector(
-            SelectSelectorConfig(
-                options=[SCOPE_ALL, SCOPE_SELECTED],
-                mode=SelectSelectorMode.LIST,
-                translation_key=CONF_SCOPE,
-            )
-        )
-    }
-    suggested: dict[str, Any] = {CONF_SCOPE: values.get(CONF_SCOPE, SCOPE_ALL)}
-    for key, options in (
-        (CONF_PARENTS, catalog.parent_options(values.get(CONF_PARENTS, ()))),
-        (CONF_TAGS, catalog.tag_options(values.get(CONF_TAGS, ()))),
-        (CONF_CLASSES, catalog.class_options(values.get(CONF_CLASSES, ()))),
-    ):
-        if options:
-            fields[vol.Optional(key)] = _multi_select(options)
-            offered = {option["value"] for option in options}
-            suggested[key] = [value for value in values.get(key, ()) if value in offered]
-    fields[vol.Optional(CONF_LINKS, default=False)] = BooleanSelector()
-    suggested[CONF_LINKS] = bool(values.get(CONF_LINKS, False))
-    return flow.async_show_form(
-        step_id="scope",
-        data_schema=flow.add_suggested_values_to_schema(vol.Schema(fields), suggested),
-        errors=errors,
-        description_placeholders={
-            "object_count": str(len(catalog.objects)),
-            "selected_count": str(catalog.count(suggested)),
-        },
     )

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Iterable
 import inspect
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
@@ -77,6 +77,9 @@ from .model import (
     index_by_id,
 )
 from .scope import Scope, subtree_ids
+
+if TYPE_CHECKING:
+    from .mqtt.mirror import SaymonMirror
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -162,7 +165,7 @@ class SaymonHub:
         self._link_listeners: list[Callable[[set[str]], None]] = []
         self._incident_listeners: list[Callable[[str, dict[str, Any], Context], None]] = []
         self._change_listeners: list[Callable[[str, dict[str, Any]], None]] = []
-        self.mirror: Any = None
+        self.mirror: SaymonMirror | None = None
         """The MQTT mirror (``SaymonMirror``) when it is on; set by the entry setup."""
         self._shutting_down = False
 
@@ -597,6 +600,8 @@ class SaymonHub:
             translation_key="unreachable",
             translation_placeholders={
                 "host": self.host,
+                "url": self.base_url,
+                "comet_address": self.comet.address,
                 "minutes": str(int(UNREACHABLE_REPAIR_AFTER.total_seconds() // 60)),
             },
         )

@@ -170,6 +170,7 @@ class MqttOptionsMixin(OptionsFlow):
                 user_input or mirror_defaults(self.config_entry.options, self._host()),
             ),
             errors=errors,
+            description_placeholders={"example_topic": f"{default_base(self._host())}/status"},
         )
 
     async def async_step_mqtt_broker(
@@ -178,6 +179,7 @@ class MqttOptionsMixin(OptionsFlow):
         """Connect to the dedicated broker once before saving its settings."""
         errors: dict[str, str] = {}
         options = self.config_entry.options
+        values = user_input or broker_defaults(options)
         if user_input is not None:
             if not user_input.get(CONF_MQTT_PASSWORD) and user_input.get(
                 CONF_MQTT_USERNAME
@@ -196,13 +198,14 @@ class MqttOptionsMixin(OptionsFlow):
             step_id="mqtt_broker",
             data_schema=self.add_suggested_values_to_schema(
                 broker_schema(),
-                {
-                    k: v
-                    for k, v in (user_input or broker_defaults(options)).items()
-                    if k != CONF_MQTT_PASSWORD
-                },
+                {k: v for k, v in values.items() if k != CONF_MQTT_PASSWORD},
             ),
             errors=errors,
+            # "Nothing answered at host:port" names what was tried.
+            description_placeholders={
+                "host": str(values.get(CONF_MQTT_HOST, "")),
+                "port": str(values.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT)),
+            },
         )
 
 

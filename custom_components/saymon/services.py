@@ -149,9 +149,24 @@ async def _get_incidents(call: ServiceCall) -> ServiceResponse:
 
 
 async def _refresh(call: ServiceCall) -> None:
+    """Resync every chosen hub and wake its Comet reconnect; fail if any resync failed.
+
+    The hub's resync keeps retrying in the background after a failure and does not raise;
+    whether this call's resync succeeded shows in the count of completed resyncs.
+    """
+    failed: list[str] = []
     for hub in _loaded_hubs(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
+        done = hub.resyncs
         await hub.async_resync()
         hub.comet.reconnect_now()
+        if hub.resyncs == done:
+            failed.append(hub.host)
+    if failed:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="refresh_failed",
+            translation_placeholders={"host": ", ".join(failed)},
+        )
 
 
 @callback

@@ -14,6 +14,7 @@ from custom_components.saymon.api.errors import (
     SaymonInvalidCredentialsError,
     SaymonNotFoundError,
     SaymonPermissionError,
+    SaymonPlainHTTPError,
     SaymonProtocolError,
     SaymonResponseError,
     SaymonSessionExpiredError,
@@ -269,3 +270,43 @@ async def test_connection_refused(http: aiohttp.ClientSession) -> None:
         await client.login()
     assert "secret-pw" not in str(err.value)
     assert not isinstance(err.value, SaymonSessionExpiredError)
+
+
+async def test_tags_by_id(rest: SaymonRestClient, simulator: SaymonSimulator) -> None:
+    """Objects carry tag ids; GET /tags gives their names."""
+    tags = await rest.tags()
+    assert tags == simulator.model.tags
+    assert all(tag in tags for obj in simulator.model.objects.values() for tag in obj.tags)
+
+
+async def test_https_against_plain_http_is_told_apart(
+    http: aiohttp.ClientSession, simulator: SaymonSimulator
+) -> None:
+    """A TLS handshake with a plain-HTTP server is not a certificate problem: it says so."""
+    https = simulator.rest_url.replace("http://", "https://")
+    rest = SaymonRestClient(http, https, PasswordCredentials(simulator.login, simulator.password))
+    with pytest.raises(SaymonPlainHTTPError, match="speaks plain HTTP, not HTTPS"):
+        await rest.login()
+
+
+async def test_tls_handshake_failure_without_http_is_a_tls_error(
+    http: aiohttp.ClientSession,
+) -> None:
+    """A server that closes the connection on the ClientHello is not called plain HTTP."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        rest = SaymonRestClient(
+            http, f"https://127.0.0.1:{port}", PasswordCredentials("user", "secret")
+        )
+        with pytest.raises(SaymonConnectionError) as caught:
+            await rest.login()
+        assert not isinstance(caught.value, SaymonPlainHTTPError)
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -9,7 +9,9 @@ from custom_components.saymon.api.url import (
     InvalidURLError,
     api_url,
     comet_endpoint,
+    has_scheme,
     normalize_base_url,
+    with_scheme,
 )
 
 
@@ -80,3 +82,31 @@ def test_comet_endpoint_port_on_ipv6_host() -> None:
 def test_comet_endpoint_rejects(comet: str) -> None:
     with pytest.raises(InvalidURLError):
         comet_endpoint("https://h", comet)
+
+
+@pytest.mark.parametrize(
+    ("text", "given"),
+    [
+        ("saymon.example.com", False),
+        ("10.0.0.5:8080", False),
+        ("http://h", True),
+        ("https://h", True),
+    ],
+)
+def test_has_scheme(text: str, given: bool) -> None:
+    assert has_scheme(text) is given
+
+
+@pytest.mark.parametrize(
+    ("base", "scheme", "expected"),
+    [
+        ("https://saymon.example.com", "http", "http://saymon.example.com"),
+        ("https://10.0.0.5:8080", "http", "http://10.0.0.5:8080"),
+        ("https://host/saymon", "http", "http://host/saymon"),
+        ("http://host:443", "https", "https://host"),
+        ("https://[::1]:8443", "http", "http://[::1]:8443"),
+    ],
+)
+def test_with_scheme(base: str, scheme: str, expected: str) -> None:
+    """The explicit port stays, a default one is dropped: what normalisation would give."""
+    assert with_scheme(base, scheme) == expected

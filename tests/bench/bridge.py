@@ -141,7 +141,9 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 hass, sim, comet_url=node.url, options=mqtt_options(broker.port)
             )
             hub = await setup_and_settle(hass, entry)
-            await wait_until(lambda: hub.mirror.transport.connected, 10, "the mirror")
+            mirror = hub.mirror
+            assert mirror is not None
+            await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await asyncio.sleep(1.0)  # the retained picture of the connect goes out first
             states = storms.record(
                 sim, tmp / "states.ndjson", events=events, kinds=(EVENT_STATE_CHANGE,), seed=31
@@ -184,7 +186,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 want_fn=fired_after(EVENT_INCIDENT, incidents),
             )
             dropped = hub.comet.stats.dropped
-            overflow = int(hub.mirror.transport.stats().get("dropped_overflow") or 0)
+            overflow = int(mirror.transport.stats().get("dropped_overflow") or 0)
         bridge = node_process(
             "bridge.js",
             "--comet",

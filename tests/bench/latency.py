@@ -135,7 +135,9 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                     writes.append((oid, new.state, epoch_ms()))
 
             storm = storms.record(sim, tmp / "storm.ndjson", events=int(rate * duration), seed=21)
-            await wait_until(lambda: hub.mirror.transport.connected, 10, "the mirror")
+            mirror = hub.mirror
+            assert mirror is not None
+            await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await hass.async_block_till_done()
             await probe.command('reset {"latency": true}')
             # The storm recording above allocated a lot; collect it now so the collector's

@@ -16,7 +16,6 @@ import shutil
 from typing import Any
 
 from custom_components.saymon.const import EVENT_STATE_CHANGED
-from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.simulator import SaymonSimulator
 
 from .env import (
@@ -78,7 +77,8 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         async with home_assistant() as hass:
             entry = await add_entry(hass, sim, options=mqtt_options(broker.port))
             hub = await setup_and_settle(hass, entry)
-            mirror: SaymonMirror = hub.mirror
+            mirror = hub.mirror
+            assert mirror is not None
             await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await hass.async_block_till_done()
             await asyncio.sleep(1.0)  # the retained picture of the connect goes out first

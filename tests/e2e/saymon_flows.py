@@ -36,9 +36,10 @@ async def add_saymon_entry(
     password: str,
     scope: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Add SAYMON: address form, credentials menu (password), scope form; returns the entry.
+    """Add SAYMON: address form, credentials menu (password), scope steps; returns the entry.
 
-    ``scope`` is the scope form's answer (default: all objects, no links).
+    ``scope`` is the choice: ``{"scope": "all"}`` (the default) or the selection form's answer
+    (``parents``/``tags``/``classes``), plus ``links``; the confirmation step creates it.
     """
     result = await client.post(FLOW, {"handler": "saymon", "show_advanced_options": False})
     flow_id = _expect(result, "form", "user")["flow_id"]
@@ -49,8 +50,17 @@ async def add_saymon_entry(
         raise HassError(f"no password option in {menu['menu_options']}")
     _expect(await client.post(step, {"next_step_id": "password"}), "form", "password")
     result = await client.post(step, {"username": username, "password": password})
-    _expect(result, "form", "scope")
-    result = await client.post(step, scope or {"scope": "all", "links": False})
+    _expect(result, "menu", "scope")
+    choice = dict(scope or {"scope": "all"})
+    links = bool(choice.pop("links", False))
+    if choice.pop("scope", "selected") == "all":
+        result = await client.post(step, {"next_step_id": "scope_all"})
+    else:
+        _expect(await client.post(step, {"next_step_id": "scope_select"}), "form", "scope_select")
+        result = await client.post(step, choice)
+    _expect(result, "menu", "scope_confirm")
+    create = "scope_create_links" if links else "scope_create"
+    result = await client.post(step, {"next_step_id": create})
     entry: dict[str, Any] = _expect(result, "create_entry")["result"]
     return entry
 

@@ -177,6 +177,24 @@ async def test_refresh_resyncs(
     assert hub.resyncs == before + 1
 
 
+async def test_refresh_that_cannot_read_saymon_fails(
+    hass: HomeAssistant, simulator: SaymonSimulator, hub: SaymonHub
+) -> None:
+    """A refresh whose resync failed says so (it used to report success)."""
+    await simulator.stop_rest()
+    with pytest.raises(HomeAssistantError) as caught:
+        await hass.services.async_call(DOMAIN, "refresh", {}, blocking=True)
+    assert caught.value.translation_domain == DOMAIN
+    assert caught.value.translation_key == "refresh_failed"
+    assert caught.value.translation_placeholders == {"host": hub.host}
+    assert str(caught.value).startswith(f"SAYMON at {hub.host} could not be read again.")
+
+    await simulator.start_rest()
+    before = hub.resyncs
+    await hass.services.async_call(DOMAIN, "refresh", {}, blocking=True)
+    assert hub.resyncs == before + 1
+
+
 async def test_device_triggers(
     hass: HomeAssistant, simulator: SaymonSimulator, hub: SaymonHub
 ) -> None:

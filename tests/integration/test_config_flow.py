@@ -24,6 +24,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped, unused-ignore]
     MockConfigEntry,
 )
+import voluptuous as vol
 
 from custom_components.saymon.api.models import SaymonObject
 from custom_components.saymon.api.url import normalize_base_url
@@ -45,8 +46,14 @@ from custom_components.saymon.const import (
     SCOPE_ALL,
     SCOPE_SELECTED,
 )
-from custom_components.saymon.flow_helpers import MAX_SELECT_OPTIONS, ServerCatalog
+from custom_components.saymon.flow_helpers import URL_EXAMPLE
 from custom_components.saymon.migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
+from custom_components.saymon.scope_flow import (
+    ENTITIES_PER_LINK,
+    ENTITIES_PER_OBJECT,
+    MAX_SELECT_OPTIONS,
+    ServerCatalog,
+)
 from tests.integration.conftest import API_TOKEN
 from tests.simulator import CLASS_HOST, SaymonSimulator
 from tests.simulator.tls import write_self_signed
@@ -105,15 +112,59 @@ async def _credentials_form(
 async def _configure(
     hass: HomeAssistant, result: ConfigFlowResult, user_input: dict[str, Any]
 ) -> ConfigFlowResult:
-    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+    """Answer a step of a config flow, or of an options flow (whose handler is the entry)."""
+    if result["handler"] == DOMAIN:
+        return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+    return await hass.config_entries.options.async_configure(result["flow_id"], user_input)
 
 
-async def _scope_form(hass: HomeAssistant, sim: SaymonSimulator) -> ConfigFlowResult:
+async def _scope_menu(hass: HomeAssistant, sim: SaymonSimulator) -> ConfigFlowResult:
     result = await _credentials_form(hass, _address(sim))
     result = await _configure(hass, result, _password(sim))
-    assert result["type"] is FlowResultType.FORM
+    assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "scope"
+    assert result["menu_options"] == ["scope_select", "scope_all"]
     return result
+
+
+async def _next(hass: HomeAssistant, result: ConfigFlowResult, step: str) -> ConfigFlowResult:
+    """Pick a menu option."""
+    assert result["type"] is FlowResultType.MENU, result
+    assert step in result["menu_options"], (step, result["menu_options"])
+    return await _configure(hass, result, {"next_step_id": step})
+
+
+async def _create(
+    hass: HomeAssistant,
+    result: ConfigFlowResult,
+    selection: dict[str, Any] | None = None,
+    *,
+    links: bool = False,
+) -> ConfigFlowResult:
+    """From the scope menu: all objects (or ``selection``), confirmed with or without links."""
+    if selection is None:
+        result = await _next(hass, result, "scope_all")
+    else:
+        result = await _next(hass, result, "scope_select")
+        assert result["step_id"] == "scope_select"
+        result = await _configure(hass, result, selection)
+    assert result["step_id"] == "scope_confirm", result
+    return await _next(hass, result, "scope_create_links" if links else "scope_create")
+
+
+def _english(hass: HomeAssistant, category: str) -> Any:
+    return async_get_translations(hass, "en", category, {DOMAIN})
+
+
+async def _message(hass: HomeAssistant, result: ConfigFlowResult, key: str) -> str:
+    """The English text the frontend shows for an error of this form, placeholders filled."""
+    texts = await _english(hass, "config")
+    text: str = texts[f"component.{DOMAIN}.config.error.{key}"]
+    return text.format(**(result["description_placeholders"] or {}))
+
+
+def _links(sim: SaymonSimulator) -> int:
+    return len(sim.model.links)
 
 
 def _suggested(result: ConfigFlowResult, key: str) -> Any:
@@ -203,23 +254,26 @@ async def test_user_flow_with_password(
     hass: HomeAssistant, simulator: SaymonSimulator, mock_setup_entry: AsyncMock
 ) -> None:
     result = await _credentials_form(hass, _address(simulator))
-    assert result["description_placeholders"] == {"url": normalize_base_url(simulator.rest_url)}
+    url = normalize_base_url(simulator.rest_url)
+    assert _placeholders(result)["url"] == url
 
     result = await _configure(hass, result, _password(simulator))
-    assert result["type"] is FlowResultType.FORM
+    assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "scope"
-    assert not result["errors"]
     count = len(simulator.model.objects)
+    assert _links(simulator) > 0
     assert result["description_placeholders"] == {
         "object_count": str(count),
-        "selected_count": str(count),
+        "link_count": str(_links(simulator)),
+        "all_entity_count": str(count * ENTITIES_PER_OBJECT),
     }
-    assert _suggested(result, CONF_SCOPE) == SCOPE_ALL
-    assert _suggested(result, CONF_LINKS) is False
     # The check logged out: the flow leaves no session on the server.
     assert simulator.accounts.sessions == {}
 
-    result = await _configure(hass, result, {CONF_SCOPE: SCOPE_ALL, CONF_LINKS: True})
+    result = await _next(hass, result, "scope_all")
+    assert result["step_id"] == "scope_confirm"
+    assert result["menu_options"] == ["scope_create", "scope_create_links", "scope"]
+    result = await _next(hass, result, "scope_create_links")
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == _title(simulator)
     assert result["data"] == {
@@ -250,7 +304,7 @@ async def test_user_flow_with_token(hass: HomeAssistant, simulator: SaymonSimula
     result = await _credentials_form(hass, address, AUTH_TOKEN)
     result = await _configure(hass, result, {CONF_API_TOKEN: f" {API_TOKEN} "})
     assert result["step_id"] == "scope"
-    result = await _configure(hass, result, {CONF_SCOPE: SCOPE_ALL})
+    result = await _create(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         CONF_URL: normalize_base_url(simulator.rest_url),
@@ -278,10 +332,22 @@ async def test_wrong_password_then_recover(hass: HomeAssistant, simulator: Saymo
     assert result["step_id"] == "scope"
 
 
+async def test_wrong_password_does_not_mention_tokens(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    result = await _credentials_form(hass, _address(simulator))
+    result = await _configure(hass, result, _password(simulator, "wrong"))
+    assert result["errors"] == {"base": "invalid_auth"}
+    text = await _message(hass, result, "invalid_auth")
+    assert "password" in text
+    assert "token" not in text.lower()
+
+
 async def test_wrong_token(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
     result = await _credentials_form(hass, _address(simulator), AUTH_TOKEN)
     result = await _configure(hass, result, {CONF_API_TOKEN: "not-a-token"})
-    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["errors"] == {"base": "invalid_token"}
+    assert "API token" in await _message(hass, result, "invalid_token")
 
 
 async def test_rest_unreachable_then_recover(
@@ -315,6 +381,7 @@ async def test_comet_unreachable(hass: HomeAssistant, simulator: SaymonSimulator
     assert result["step_id"] == AUTH_PASSWORD
     assert result["errors"] == {"base": "comet_unreachable"}
     assert result["description_placeholders"] == {
+        "url_example": URL_EXAMPLE,
         "url": normalize_base_url(simulator.rest_url),
         "comet_address": f"http://127.0.0.1:{port}/socket.io/",
     }
@@ -325,12 +392,18 @@ async def test_comet_unreachable(hass: HomeAssistant, simulator: SaymonSimulator
 async def test_comet_on_same_port_by_default(
     hass: HomeAssistant, simulator: SaymonSimulator
 ) -> None:
-    """An empty Comet address means the web address: the simulator has Comet elsewhere."""
-    result = await _credentials_form(hass, _address(simulator, **{CONF_COMET: "  "}))
-    result = await _configure(hass, result, _password(simulator))
-    assert result["errors"] == {"base": "comet_unreachable"}
+    """An empty Comet address means the web address: the simulator has Comet elsewhere.
+
+    Told on the address step, before any credentials are asked for.
+    """
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _configure(hass, result, _address(simulator, **{CONF_COMET: "  "}))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {CONF_COMET: "comet_unreachable"}
     origin = normalize_base_url(simulator.rest_url)
     assert _placeholders(result)["comet_address"] == f"{origin}/socket.io/"
+    assert f"{origin}/socket.io/" in await _message(hass, result, "comet_unreachable")
 
 
 @pytest.mark.usefixtures("server_handshake_errors_ignored")
@@ -338,14 +411,21 @@ async def test_self_signed_certificate(hass: HomeAssistant, tmp_path: Path) -> N
     certs = write_self_signed(tmp_path)
     async with SaymonSimulator(objects=40, ssl_context=certs.server_context()) as sim:
         assert sim.rest_url.startswith("https://")
-        result = await _credentials_form(hass, _address(sim))
-        result = await _configure(hass, result, _password(sim))
-        assert result["errors"] == {"base": "tls_error"}
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await _configure(hass, result, _address(sim))
+        assert result["step_id"] == "user"
+        assert result["errors"] == {CONF_URL: "tls_error"}
+        # Without a scheme, a rejected certificate is not "solved" by dropping to plain HTTP.
+        bare = sim.rest_url.removeprefix("https://")
+        result = await _configure(hass, result, _address(sim, **{CONF_URL: bare}))
+        assert result["errors"] == {CONF_URL: "tls_error"}
 
-        result = await _credentials_form(hass, _address(sim, **{CONF_VERIFY_SSL: False}))
+        result = await _credentials_form(
+            hass, _address(sim, **{CONF_URL: bare, CONF_VERIFY_SSL: False})
+        )
         result = await _configure(hass, result, _password(sim))
         assert result["step_id"] == "scope"
-        result = await _configure(hass, result, {CONF_SCOPE: SCOPE_ALL})
+        result = await _create(hass, result)
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"][CONF_VERIFY_SSL] is False
         assert result["data"][CONF_URL] == sim.rest_url
@@ -360,10 +440,144 @@ async def test_comet_certificate_rejected(
     certs = write_self_signed(tmp_path)
     async with SaymonSimulator(objects=5, ssl_context=certs.server_context()) as tls:
         comet = f"https://127.0.0.1:{tls.comet_port}"
-        result = await _credentials_form(hass, _address(simulator, **{CONF_COMET: comet}))
-        result = await _configure(hass, result, _password(simulator))
-        assert result["errors"] == {"base": "tls_error"}
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await _configure(hass, result, _address(simulator, **{CONF_COMET: comet}))
+        assert result["step_id"] == "user"
+        assert result["errors"] == {CONF_COMET: "tls_error"}
         assert simulator.accounts.sessions == {}
+
+
+# -- addresses: errors on the address step, missing schemes ------------------------------
+
+
+async def _address_step(
+    hass: HomeAssistant, sim: SaymonSimulator, **changes: Any
+) -> ConfigFlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    return await _configure(hass, result, _address(sim, **changes))
+
+
+async def test_address_without_scheme_on_plain_http_server(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """An address like 127.0.0.1:port on a plain-HTTP SAYMON: HTTPS is tried, then HTTP."""
+    assert simulator.rest_url.startswith("http://")
+    bare = simulator.rest_url.removeprefix("http://")
+    result = await _address_step(hass, simulator, **{CONF_URL: bare})
+    assert result["type"] is FlowResultType.MENU, result.get("errors")
+    result = await _configure(hass, result, {"next_step_id": AUTH_PASSWORD})
+    assert _placeholders(result)["url"] == simulator.rest_url
+    result = await _configure(hass, result, _password(simulator))
+    result = await _create(hass, result)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == simulator.rest_url
+
+
+async def test_https_against_plain_http_server_says_so(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    https = simulator.rest_url.replace("http://", "https://")
+    result = await _address_step(hass, simulator, **{CONF_URL: https})
+    assert result["step_id"] == "user"
+    assert result["errors"] == {CONF_URL: "plain_http"}
+    assert _placeholders(result)["http_url"] == simulator.rest_url
+    text = await _message(hass, result, "plain_http")
+    assert "speaks plain HTTP, not HTTPS" in text
+    assert simulator.rest_url in text
+
+
+async def test_https_comet_against_plain_http_comet_says_so(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    comet = f"https://127.0.0.1:{simulator.comet_port}"
+    result = await _address_step(hass, simulator, **{CONF_COMET: comet})
+    assert result["errors"] == {CONF_COMET: "comet_plain_http"}
+    assert _placeholders(result)["http_url"] == f"http://127.0.0.1:{simulator.comet_port}"
+
+
+@pytest.mark.usefixtures("server_handshake_errors_ignored")
+async def test_address_without_scheme_keeps_https(hass: HomeAssistant, tmp_path: Path) -> None:
+    """A server that speaks HTTPS is used over HTTPS when no scheme is given."""
+    certs = write_self_signed(tmp_path)
+    async with SaymonSimulator(objects=5, ssl_context=certs.server_context()) as sim:
+        bare = sim.rest_url.removeprefix("https://")
+        result = await _credentials_form(
+            hass, _address(sim, **{CONF_URL: bare, CONF_VERIFY_SSL: False})
+        )
+        assert _placeholders(result)["url"] == sim.rest_url
+
+
+async def test_unreachable_address_is_told_on_the_address_step(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """Nothing answers: said before any credentials are asked for, naming the address."""
+    await simulator.stop_rest()
+    result = await _address_step(hass, simulator)
+    assert result["step_id"] == "user"
+    assert result["errors"] == {CONF_URL: "cannot_connect"}
+    assert simulator.rest_url in await _message(hass, result, "cannot_connect")
+
+    await simulator.start_rest()
+    result = await _configure(hass, result, _address(simulator))
+    assert result["type"] is FlowResultType.MENU
+
+
+async def test_unreachable_comet_is_told_on_the_address_step(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    await simulator.stop_comet()
+    result = await _address_step(hass, simulator)
+    assert result["step_id"] == "user"
+    assert result["errors"] == {CONF_COMET: "comet_unreachable"}
+    assert _placeholders(result)["comet_address"] == (
+        f"http://127.0.0.1:{simulator.comet_port}/socket.io/"
+    )
+    # No session was opened: the check needs no credentials.
+    assert simulator.accounts.sessions == {}
+
+
+async def test_address_of_something_else_is_not_saymon(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """The Comet port answers HTTP, but not SAYMON's API: the address step says what it got."""
+    other = f"http://127.0.0.1:{simulator.comet_port}"
+    result = await _address_step(hass, simulator, **{CONF_URL: other})
+    assert result["errors"] == {CONF_URL: "not_saymon"}
+    assert _placeholders(result)["status"] == "404"
+    assert f"{other} answered with HTTP status 404" in await _message(hass, result, "not_saymon")
+
+
+async def test_address_without_scheme_when_nothing_answers(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """HTTPS and plain HTTP both tried; the message names the HTTPS address asked first."""
+    bare = simulator.rest_url.removeprefix("http://")
+    await simulator.stop_rest()
+    result = await _address_step(hass, simulator, **{CONF_URL: bare})
+    assert result["errors"] == {CONF_URL: "cannot_connect"}
+    assert _placeholders(result)["url"] == f"https://{bare}"
+
+
+async def test_address_without_scheme_of_something_else(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """Plain HTTP got further than HTTPS (an answer, just not SAYMON's): that is what is said."""
+    bare = f"127.0.0.1:{simulator.comet_port}"
+    result = await _address_step(hass, simulator, **{CONF_URL: bare})
+    assert result["errors"] == {CONF_URL: "not_saymon"}
+    assert _placeholders(result)["url"] == f"http://{bare}"
+
+
+async def test_unexpected_error_on_the_address_step(
+    hass: HomeAssistant, simulator: SaymonSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with patch(
+        "custom_components.saymon.config_flow.async_check_address",
+        side_effect=RuntimeError("boom"),
+    ):
+        result = await _address_step(hass, simulator)
+    assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error while checking the SAYMON address" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -411,7 +625,7 @@ async def test_secrets_are_not_logged(
     result = await _credentials_form(hass, _address(simulator))
     result = await _configure(hass, result, _password(simulator, "wrong-pw-1234"))
     result = await _configure(hass, result, _password(simulator))
-    await _configure(hass, result, {CONF_SCOPE: SCOPE_ALL})
+    await _create(hass, result)
     assert "wrong-pw-1234" not in caplog.text
     assert simulator.password not in caplog.text
 
@@ -447,19 +661,21 @@ async def test_other_user_on_same_server(hass: HomeAssistant, simulator: SaymonS
         result,
         {CONF_USERNAME: simulator.viewer_login, CONF_PASSWORD: simulator.viewer_password},
     )
-    result = await _configure(hass, result, {CONF_SCOPE: SCOPE_ALL})
+    result = await _create(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id != _unique_id(simulator)
     assert result["data"][CONF_USER_ID] != simulator.user_id
 
 
-# -- scope step ---------------------------------------------------------------------------
+# -- scope steps --------------------------------------------------------------------------
 
 
-async def test_scope_offers_parents_tags_and_classes(
+async def test_scope_offers_parents_tags_by_name_and_classes(
     hass: HomeAssistant, simulator: SaymonSimulator
 ) -> None:
-    result = await _scope_form(hass, simulator)
+    result = await _next(hass, await _scope_menu(hass, simulator), "scope_select")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "scope_select"
     objects = simulator.model.objects
     root = simulator.model.root_id
 
@@ -472,31 +688,94 @@ async def test_scope_offers_parents_tags_and_classes(
     labels = list(parents.values())
     assert labels == sorted(labels, key=str.casefold)
 
+    # Tags are offered by their SAYMON names (objects carry tag ids).
     tags = _offered(result, CONF_TAGS)
     assert set(tags) == {tag for obj in objects.values() for tag in obj.tags}
+    for tag_id, label in tags.items():
+        carriers = sum(tag_id in obj.tags for obj in objects.values())
+        assert label == f"{simulator.model.tags[tag_id]} ({carriers})"
     classes = _offered(result, CONF_CLASSES)
     hosts = sum(obj.class_id == CLASS_HOST for obj in objects.values())
     assert classes[CLASS_HOST] == f"Host ({hosts})"
-    assert _fields(result) == [CONF_SCOPE, CONF_PARENTS, CONF_TAGS, CONF_CLASSES, CONF_LINKS]
+    assert _fields(result) == [CONF_PARENTS, CONF_TAGS, CONF_CLASSES]
+
+
+async def test_scope_without_tag_names_shows_tag_ids(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """A SAYMON that does not list its tags still gets the steps, with the tags' ids."""
+    simulator.garble("tags")
+    result = await _next(hass, await _scope_menu(hass, simulator), "scope_select")
+    for tag_id, label in _offered(result, CONF_TAGS).items():
+        assert label.startswith(f"{tag_id} (")
+
+
+async def test_scope_counts_follow_the_choice(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """Each choice is confirmed with its own numbers; choosing again shows the new ones."""
+    objects = simulator.model.objects
+    root = simulator.model.root_id
+    site = objects[root].child_ids[0]
+    in_site = ServerCatalog(_catalog_objects(simulator)).count(_selection(parents=[site]))
+    assert 0 < in_site < len(objects)
+
+    result = await _next(hass, await _scope_menu(hass, simulator), "scope_select")
+    result = await _configure(hass, result, {CONF_PARENTS: [site]})
+    assert result["step_id"] == "scope_confirm"
+    assert result["description_placeholders"] == {
+        "object_count": str(len(objects)),
+        "link_count": str(_links(simulator)),
+        "device_count": str(in_site),
+        "entity_count": str(in_site * ENTITIES_PER_OBJECT),
+        "entity_count_links": str(
+            in_site * ENTITIES_PER_OBJECT + _links(simulator) * ENTITIES_PER_LINK
+        ),
+    }
+
+    result = await _next(hass, result, "scope")
+    assert result["step_id"] == "scope"
+    result = await _next(hass, result, "scope_all")
+    assert _placeholders(result)["device_count"] == str(len(objects))
+    assert _placeholders(result)["entity_count"] == str(len(objects) * ENTITIES_PER_OBJECT)
+
+    texts = await _english(hass, "config")
+    option = texts[f"component.{DOMAIN}.config.step.scope_confirm.menu_options.scope_create"]
+    assert option.format(**_placeholders(result)) == (
+        f"Create {len(objects)} devices with {len(objects) * ENTITIES_PER_OBJECT} entities"
+    )
+
+
+def _catalog_objects(sim: SaymonSimulator) -> dict[str, SaymonObject]:
+    return {
+        oid: SaymonObject(
+            id=oid, name=obj.name, parent_ids=tuple(obj.parent_id), class_id=obj.class_id
+        )
+        for oid, obj in sim.model.objects.items()
+    }
+
+
+def _selection(**lists: list[str]) -> dict[str, Any]:
+    return {
+        CONF_SCOPE: SCOPE_SELECTED,
+        CONF_PARENTS: lists.get("parents", []),
+        CONF_TAGS: lists.get("tags", []),
+        CONF_CLASSES: lists.get("classes", []),
+    }
 
 
 async def test_scope_selected(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
-    result = await _scope_form(hass, simulator)
+    result = await _scope_menu(hass, simulator)
     objects = simulator.model.objects
     root = simulator.model.root_id
     site = objects[root].child_ids[0]
     _, tag = _tagged(simulator)
 
-    result = await _configure(
+    result = await _create(
         hass,
         result,
-        {
-            CONF_SCOPE: SCOPE_SELECTED,
-            CONF_PARENTS: [site],
-            CONF_TAGS: [tag],
-            CONF_CLASSES: [CLASS_HOST],
-            CONF_LINKS: True,
-        },
+        {CONF_PARENTS: [site], CONF_TAGS: [tag], CONF_CLASSES: [CLASS_HOST]},
+        links=True,
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["options"] == {
@@ -510,35 +789,45 @@ async def test_scope_selected(hass: HomeAssistant, simulator: SaymonSimulator) -
 
 
 async def test_scope_selected_but_empty(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
-    result = await _scope_form(hass, simulator)
-    result = await _configure(hass, result, {CONF_SCOPE: SCOPE_SELECTED, CONF_LINKS: True})
+    result = await _next(hass, await _scope_menu(hass, simulator), "scope_select")
+    result = await _configure(hass, result, {})
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "scope"
+    assert result["step_id"] == "scope_select"
     assert result["errors"] == {"base": "empty_scope"}
-    # The form keeps the answer, and says the choice selects nothing.
-    assert _suggested(result, CONF_SCOPE) == SCOPE_SELECTED
-    assert _suggested(result, CONF_LINKS) is True
-    assert _placeholders(result)["selected_count"] == "0"
 
     root = simulator.model.root_id
-    result = await _configure(hass, result, {CONF_SCOPE: SCOPE_SELECTED, CONF_PARENTS: [root]})
+    result = await _configure(hass, result, {CONF_PARENTS: [root]})
+    assert result["step_id"] == "scope_confirm"
+    result = await _next(hass, result, "scope_create")
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["options"][CONF_PARENTS] == [root]
+    assert result["options"][CONF_LINKS] is False
 
 
-async def test_scope_of_large_server_selects_nothing_by_default(hass: HomeAssistant) -> None:
+async def test_large_server_is_not_mirrored_whole_by_default(hass: HomeAssistant) -> None:
+    """Nothing is preselected: "all" is a choice that states its devices and entities."""
     async with SaymonSimulator(objects=350) as sim:
-        result = await _scope_form(hass, sim)
+        result = await _scope_menu(hass, sim)
         assert result["description_placeholders"] == {
             "object_count": "350",
-            "selected_count": "0",
+            "link_count": str(_links(sim)),
+            "all_entity_count": str(350 * ENTITIES_PER_OBJECT),
         }
-        assert _suggested(result, CONF_SCOPE) == SCOPE_SELECTED
-        # Sending the defaults back unchanged is refused: nothing would be mirrored.
-        result = await _configure(hass, result, {CONF_SCOPE: SCOPE_SELECTED})
-        assert result["errors"] == {"base": "empty_scope"}
-        # Everything stays possible when the user asks for it.
-        result = await _configure(hass, result, {CONF_SCOPE: SCOPE_ALL})
+        texts = await _english(hass, "config")
+        option = texts[f"component.{DOMAIN}.config.step.scope.menu_options.scope_all"]
+        assert option.format(**_placeholders(result)) == (
+            f"All objects: 350 devices with {350 * ENTITIES_PER_OBJECT} entities"
+        )
+        # A menu has no default: nothing is preselected, the user picks one.
+        assert result["type"] is FlowResultType.MENU
+        schema = result["data_schema"]
+        assert schema is not None
+        for key in schema.schema:
+            assert getattr(key, "default", vol.UNDEFINED) is vol.UNDEFINED
+        # Everything stays possible when the user asks for it, after seeing the numbers.
+        result = await _next(hass, result, "scope_all")
+        assert _placeholders(result)["device_count"] == "350"
+        result = await _next(hass, result, "scope_create")
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["options"][CONF_SCOPE] == SCOPE_ALL
 
@@ -546,9 +835,27 @@ async def test_scope_of_large_server_selects_nothing_by_default(hass: HomeAssist
 async def test_scope_leaves_out_empty_lists(hass: HomeAssistant) -> None:
     """A server with one object has no subtrees or tags to offer; its class is offered."""
     async with SaymonSimulator(objects=1) as sim:
-        result = await _scope_form(hass, sim)
-        assert _fields(result) == [CONF_SCOPE, CONF_CLASSES, CONF_LINKS]
+        result = await _next(hass, await _scope_menu(hass, sim), "scope_select")
+        assert _fields(result) == [CONF_CLASSES]
         assert _placeholders(result)["object_count"] == "1"
+
+
+async def test_scope_without_readable_links_offers_no_link_option(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """A user who may not read the links still gets the steps, without the link option."""
+    simulator.garble("links")
+    result = await _scope_menu(hass, simulator)
+    assert _placeholders(result)["link_count"] == "0"
+    result = await _next(hass, result, "scope_all")
+    assert result["menu_options"] == ["scope_create", "scope"]
+
+
+async def test_server_without_links_offers_no_link_option(hass: HomeAssistant) -> None:
+    async with SaymonSimulator(objects=1) as sim:
+        assert _links(sim) == 0
+        result = await _next(hass, await _scope_menu(hass, sim), "scope_all")
+        assert result["menu_options"] == ["scope_create", "scope"]
 
 
 def _obj(object_id: str, parent: str | None = None, **fields: Any) -> SaymonObject:
@@ -614,10 +921,8 @@ async def test_reauth_with_password(
     assert result["step_id"] == "reauth_confirm"
     assert _fields(result) == [CONF_USERNAME, CONF_PASSWORD]
     assert _suggested(result, CONF_USERNAME) == simulator.login
-    assert result["description_placeholders"] == {
-        "url": entry.data[CONF_URL],
-        "name": entry.title,
-    }
+    assert _placeholders(result)["url"] == entry.data[CONF_URL]
+    assert _placeholders(result)["name"] == entry.title
 
     result = await _configure(hass, result, _password(simulator, "still wrong"))
     assert result["type"] is FlowResultType.FORM
@@ -662,6 +967,19 @@ async def test_reauth_with_another_user(hass: HomeAssistant, simulator: SaymonSi
     assert entry.data[CONF_USERNAME] == simulator.login
 
 
+async def test_reauth_of_https_entry_on_plain_http_server(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """Reauthentication does not check the address, but still says what is wrong with it."""
+    entry = _entry(hass, simulator)
+    https = normalize_base_url(simulator.rest_url).replace("http://", "https://")
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: https})
+    result = await entry.start_reauth_flow(hass)
+    result = await _configure(hass, result, _password(simulator))
+    assert result["errors"] == {"base": "plain_http"}
+    assert _placeholders(result)["http_url"] == normalize_base_url(simulator.rest_url)
+
+
 async def test_reauth_server_down(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
     entry = _entry(hass, simulator)
     result = await entry.start_reauth_flow(hass)
@@ -685,7 +1003,7 @@ async def test_reconfigure_comet_port(
 
     # The entry as stored cannot reach Comet; the form says where it looked.
     result = await _configure(hass, result, _address(simulator, **{CONF_COMET: ""}))
-    assert result["errors"] == {"base": "comet_unreachable"}
+    assert result["errors"] == {CONF_COMET: "comet_unreachable"}
     assert "comet_address" in _placeholders(result)
 
     result = await _configure(hass, result, _address(simulator))
@@ -743,7 +1061,8 @@ async def test_reconfigure_errors(hass: HomeAssistant, simulator: SaymonSimulato
     await simulator.stop_rest()
     result = await _configure(hass, result, _address(simulator))
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
+    assert result["errors"] == {CONF_URL: "cannot_connect"}
+    assert _placeholders(result)["url"] == normalize_base_url(simulator.rest_url)
 
     await simulator.start_rest()
     simulator.set_password("changed")
@@ -780,29 +1099,29 @@ async def test_options_scope(hass: HomeAssistant, simulator: SaymonSimulator) ->
         },
     )
     result = await _options_menu(hass, entry, "scope")
-    assert result["type"] is FlowResultType.FORM
+    assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "scope"
+    assert simulator.accounts.sessions == {}
+    configure = hass.config_entries.options.async_configure
+    result = await configure(result["flow_id"], {"next_step_id": "scope_select"})
+    assert result["step_id"] == "scope_select"
     # Stored choices that no longer exist are not suggested (they would not validate).
     assert _suggested(result, CONF_PARENTS) == []
     assert _suggested(result, CONF_TAGS) == [tag]
-    tagged = sum(tag in obj.tags for obj in simulator.model.objects.values())
-    assert result["description_placeholders"] == {
-        "object_count": str(len(simulator.model.objects)),
-        "selected_count": str(tagged),
-    }
     assert object_id in {oid for oid, obj in simulator.model.objects.items() if tag in obj.tags}
-    assert simulator.accounts.sessions == {}
 
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_SCOPE: SCOPE_SELECTED}
-    )
+    result = await configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "empty_scope"}
 
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {CONF_SCOPE: SCOPE_SELECTED, CONF_CLASSES: [CLASS_HOST], CONF_LINKS: True},
-    )
+    result = await configure(result["flow_id"], {CONF_CLASSES: [CLASS_HOST]})
+    assert result["step_id"] == "scope_confirm"
+    hosts = sum(obj.class_id == CLASS_HOST for obj in simulator.model.objects.values())
+    assert _placeholders(result)["device_count"] == str(hosts)
+    texts = await async_get_translations(hass, "en", "options", {DOMAIN})
+    option = texts[f"component.{DOMAIN}.options.step.scope_confirm.menu_options.scope_create"]
+    assert option.format(**_placeholders(result)).startswith(f"Save: {hosts} devices")
+    result = await configure(result["flow_id"], {"next_step_id": "scope_create_links"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {
         CONF_SCOPE: SCOPE_SELECTED,
@@ -819,12 +1138,10 @@ async def test_options_scope_without_stored_options(
 ) -> None:
     entry = _entry(hass, simulator, method=AUTH_TOKEN, options={})
     result = await _options_menu(hass, entry, "scope")
-    assert _suggested(result, CONF_SCOPE) == SCOPE_ALL
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_SCOPE: SCOPE_ALL}
-    )
+    result = await _create(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_SCOPE] == SCOPE_ALL
+    assert entry.options[CONF_LINKS] is False
     assert CONF_GRACE_PERIOD not in entry.options
 
 
@@ -928,9 +1245,13 @@ def test_every_field_and_key_is_translated() -> None:
     config = english["config"]
     for key in (
         "cannot_connect",
+        "not_saymon",
+        "plain_http",
         "invalid_auth",
+        "invalid_token",
         "tls_error",
         "comet_unreachable",
+        "comet_plain_http",
         "invalid_url",
         "empty_scope",
         "unknown",
@@ -941,7 +1262,7 @@ def test_every_field_and_key_is_translated() -> None:
     assert "wrong_account" in config["abort"]
     assert "wrong_server" in config["abort"]
     assert set(english["options"]["abort"]) == {"cannot_connect", "invalid_auth", "unknown"}
-    assert set(english["selector"]["scope"]["options"]) == {SCOPE_ALL, SCOPE_SELECTED}
+    assert "scope" not in english["selector"], "the scope is chosen in menus now"
 
 
 async def test_home_assistant_reads_the_translations(hass: HomeAssistant) -> None:
@@ -955,6 +1276,6 @@ async def test_home_assistant_reads_the_translations(hass: HomeAssistant) -> Non
     assert english[f"{prefix}.options.abort.cannot_connect"].startswith("Cannot reach")
     selector = await async_get_translations(hass, "ru", "selector", {DOMAIN})
     assert (
-        selector[f"{prefix}.selector.scope.options.all"]
-        == ru["selector"]["scope"]["options"]["all"]
+        selector[f"{prefix}.selector.mqtt_mode.options.broker"]
+        == ru["selector"]["mqtt_mode"]["options"]["broker"]
     )

@@ -38,9 +38,7 @@ from custom_components.saymon.const import (
     CONF_COMET,
     CONF_LINKS,
     CONF_MQTT_BASE_TOPIC,
-    CONF_SCOPE,
     DOMAIN,
-    SCOPE_ALL,
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import MirrorSettings
@@ -86,9 +84,10 @@ async def test_new_entry_title_and_server_device_name_agree(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_USERNAME: simulator.login, "password": simulator.password}
     )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_SCOPE: SCOPE_ALL}
-    )
+    for step in ("scope_all", "scope_create"):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": step}
+        )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     await settled(hass, entry)

@@ -8,6 +8,7 @@ from typing import Any
 
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -232,6 +233,15 @@ async def test_repair_issue_after_long_outage(
     issue = issues.async_get_issue(DOMAIN, hub.repair_issue_id)
     assert issue is not None
     assert issue.translation_key == "unreachable"
+    # It tells the user what to check, naming the addresses, and how to change them.
+    placeholders = issue.translation_placeholders or {}
+    assert placeholders["url"] == hub.base_url
+    assert placeholders["comet_address"] == hub.comet.address
+    texts = await async_get_translations(hass, "en", "issues", {DOMAIN})
+    text = texts[f"component.{DOMAIN}.issues.unreachable.description"].format(**placeholders)
+    assert f"the Comet server at {hub.comet.address}" in text
+    assert f"Open {hub.base_url} in a browser" in text
+    assert "Reconfigure" in text
     await simulator.start_comet()
     await wait_for(lambda: hub.connected, what="reconnect")
     assert issues.async_get_issue(DOMAIN, hub.repair_issue_id) is None

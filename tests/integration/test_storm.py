@@ -214,9 +214,11 @@ async def test_storm_overflowing_the_mirror_queue_keeps_the_retained_truth(
     entry = await setup_entry(hass, simulator, options, comet=node.url)
     hub: SaymonHub = entry.runtime_data
     await wait_for(lambda: hub.mirror is not None and hub.mirror.transport.connected, what="broker")
-    transport = hub.mirror.transport
+    mirror = hub.mirror
+    assert mirror is not None
+    transport = mirror.transport
     await wait_for(lambda: transport.backlog == 0, what="the first retained picture sent")
-    snapshots = hub.mirror.snapshots
+    snapshots = mirror.snapshots
     storm = storms.record(simulator, tmp_path / "storm.ndjson", events=6_000)
     broker.freeze()
     try:
@@ -231,7 +233,7 @@ async def test_storm_overflowing_the_mirror_queue_keeps_the_retained_truth(
     dropped = transport.stats()["dropped_overflow"]
     assert isinstance(dropped, int)
     assert dropped > 0
-    assert hub.mirror.snapshots == snapshots  # no reconnect: the truth comes from the retries
+    assert mirror.snapshots == snapshots  # no reconnect: the truth comes from the retries
     truth = {
         f"{BASE}/objects/{oid}/state": str(simulator.model.objects[oid].state_id)
         for oid in hub.objects_in_scope

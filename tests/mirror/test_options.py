@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+import re
 from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.translation import async_get_translations
 import pytest
 
 from custom_components.saymon.const import (
@@ -25,6 +27,7 @@ from custom_components.saymon.const import (
     CONF_MQTT_TLS,
     CONF_MQTT_USERNAME,
     CONF_MQTT_VERIFY,
+    DOMAIN,
     MQTT_BROKER,
     MQTT_HOME_ASSISTANT,
     MQTT_OFF,
@@ -89,6 +92,9 @@ async def open_mqtt_step(hass: HomeAssistant, entry_id: str) -> str:
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "mqtt"
+    # The base topic's help shows a real topic (no tag-like "<server>" in the text).
+    topic = result["description_placeholders"]["example_topic"]
+    assert re.fullmatch(r"saymon/127\.0\.0\.1:\d+/status", topic), topic
     flow_id: str = result["flow_id"]
     return flow_id
 
@@ -107,8 +113,16 @@ async def test_dedicated_broker_is_tested_then_mirrors(
         flow_id, broker_form(broker.port, **{CONF_MQTT_PASSWORD: "wrong"})
     )
     assert result["errors"] == {"base": "invalid_auth"}
-    result = await hass.config_entries.options.async_configure(flow_id, broker_form(free_port()))
+    port = free_port()
+    result = await hass.config_entries.options.async_configure(flow_id, broker_form(port))
     assert result["errors"] == {"base": "cannot_connect"}
+    # The message names what was tried: nothing answered on host:port.
+    assert result["description_placeholders"] == {"host": "127.0.0.1", "port": str(port)}
+    texts = await async_get_translations(hass, "en", "options", {DOMAIN})
+    message = texts[f"component.{DOMAIN}.options.error.cannot_connect"].format(
+        **result["description_placeholders"]
+    )
+    assert message.startswith(f"Nothing answered as an MQTT broker at 127.0.0.1:{port}.")
     result = await hass.config_entries.options.async_configure(flow_id, broker_form(broker.port))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_MQTT_BASE_TOPIC] == "lab/saymon"  # wildcards cleaned

@@ -43,6 +43,7 @@ async def test_publishes_through_home_assistant_mqtt(
 ) -> None:
     entry = await setup_entry(hass, simulator, {CONF_MQTT_MODE: MQTT_HOME_ASSISTANT})
     hub: SaymonHub = entry.runtime_data
+    assert hub.mirror is not None
     base = hub.mirror.topics.base
     await wait_for(
         lambda: any(t == f"{base}/status" for t, *_ in published(mqtt_mock)), what="online"

@@ -190,6 +190,13 @@ async def list_classes(request: web.Request) -> web.Response:
     return json_response(core_of(request).model.classes)
 
 
+async def list_tags(request: web.Request) -> web.Response:
+    """GET /tags: `{id, name}` (SAYMON documents the Tag model and POST /tags; GET is assumed)."""
+    authenticate(request)
+    tags = core_of(request).model.tags
+    return json_response([{"id": tag_id, "name": name} for tag_id, name in tags.items()])
+
+
 async def list_incident_levels(request: web.Request) -> web.Response:
     """GET /incident-levels."""
     authenticate(request)
@@ -278,6 +285,7 @@ def rest_routes() -> list[web.RouteDef]:
         web.get(f"{p}/links/{{id}}", get_link),
         web.get(f"{p}/states", list_states),
         web.get(f"{p}/classes", list_classes),
+        web.get(f"{p}/tags", list_tags),
         web.get(f"{p}/incident-levels", list_incident_levels),
         web.get(f"{p}/incidents", list_incidents),
         web.get(f"{p}/incident-history", incident_history),

@@ -25,6 +25,7 @@ Sources of the rules (read when this test was written):
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from collections.abc import Iterator
 import datetime as dt
@@ -290,6 +291,33 @@ def test_requirements_dependency_tree_fits_home_assistants_pins(manifest: dict[s
     assert {"python-socketio", "python-engineio", "paho-mqtt", "bidict"} <= seen
 
 
+DECLARED_CORE_REQUIREMENTS = {"orjson"}
+"""Home Assistant requires these too; we declare them because our code imports them directly
+(api/comet.py decodes Comet packets with orjson), so the client's dependencies stay visible
+(quality scale: dependency-transparency). Their ranges include Home Assistant's pins (below)."""
+
+NO_LOGGER = {"orjson"}
+"""Requirements that never log (orjson is a compiled JSON codec)."""
+
+
+def test_imported_packages_are_declared(manifest: dict[str, Any]) -> None:
+    """Every third-party package the integration imports is a requirement.
+
+    Home Assistant's own API (homeassistant, voluptuous, aiohttp) is what it is built on.
+    """
+    declared = {canonicalize_name(r.name) for r in manifest_requirements(manifest)}
+    platform = {"homeassistant", "voluptuous", "aiohttp", "yarl", "multidict"}
+    packages = importlib.metadata.packages_distributions()
+    imported: set[str] = set()
+    for path in INTEGRATION.rglob("*.py"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = re.match(r"(?:from|import)\s+([A-Za-z_]\w*)", line)
+            if match and match.group(1) in packages:
+                imported |= {canonicalize_name(dist) for dist in packages[match.group(1)]}
+    assert "orjson" in imported
+    assert sorted(imported - declared - platform) == []
+
+
 def test_requirements_are_not_home_assistant_core_requirements(manifest: dict[str, Any]) -> None:
     core = {
         canonicalize_name(Requirement(text).name)
@@ -297,6 +325,8 @@ def test_requirements_are_not_home_assistant_core_requirements(manifest: dict[st
     }
     assert "aiohttp" in core
     for requirement in manifest_requirements(manifest):
+        if canonicalize_name(requirement.name) in DECLARED_CORE_REQUIREMENTS:
+            continue
         assert canonicalize_name(requirement.name) not in core, requirement
 
 
@@ -316,6 +346,8 @@ def test_loggers_are_the_requirements_loggers(manifest: dict[str, Any]) -> None:
     packages = importlib.metadata.packages_distributions()
     expected: set[str] = set()
     for requirement in manifest_requirements(manifest):
+        if canonicalize_name(requirement.name) in NO_LOGGER:
+            continue
         tops = {
             top
             for top, dists in packages.items()
@@ -418,6 +450,27 @@ def test_hacs_json_minimum_home_assistant(hacs: dict[str, Any]) -> None:
     assert minimum <= HA_VERSION, f"the tests run Home Assistant {HA_VERSION}"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"Home Assistant {minimum.major}.{minimum.minor} or newer" in readme
+
+
+def test_validate_workflow_runs_hassfest_and_hacs() -> None:
+    """The repository conventions of HACS integrations: both validators on every push."""
+    workflow = load_yaml(ROOT / ".github" / "workflows" / "validate.yml")
+    assert isinstance(workflow, dict)
+    steps = {
+        step["uses"].split("@")[0]: step
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "uses" in step
+    }
+    assert "home-assistant/actions/hassfest" in steps
+    hacs = steps["hacs/action"]
+    assert hacs["with"]["category"] == "integration"
+    # Only the brands check is skipped, and only because the images ship with the integration.
+    assert hacs["with"].get("ignore", "brands") == "brands"
+    assert all((BRAND / name).is_file() for name in BRAND_FILES)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads "on" as True
+    assert isinstance(triggers, dict)
+    assert {"push", "pull_request"} <= set(triggers)
 
 
 # -- brand images -------------------------------------------------------------------------------
@@ -554,6 +607,7 @@ DOC_RULE_HEADINGS = {
     "docs-installation-parameters": ("docs/configuration.md", "## Configuration"),
     "docs-configuration-parameters": ("docs/configuration.md", "## Configuration options"),
     "docs-supported-functions": ("docs/entities.md", "## Supported functionality"),
+    "docs-triggers": ("docs/entities.md", "### Device triggers"),
     "docs-actions": ("docs/actions.md", "# Actions"),
     "docs-examples": ("docs/examples.md", "## Examples"),
     "docs-use-cases": ("docs/examples.md", "## Use cases"),
@@ -597,6 +651,71 @@ def test_quality_scale_statuses_are_honest() -> None:
     assert "SCAN_INTERVAL" not in "".join(
         path.read_text(encoding="utf-8") for path in INTEGRATION.glob("*.py")
     )
+
+
+QUALITY_SCALE_RULES = frozenset(
+    {
+        # The rules every core integration's quality_scale.yaml lists in Home Assistant
+        # 2026.10.4 (hassfest's script/hassfest/quality_scale.py, ALL_RULES).
+        *("action-setup", "appropriate-polling", "brands", "common-modules"),
+        *("config-flow-test-coverage", "config-flow", "dependency-transparency"),
+        *("docs-actions", "docs-high-level-description", "docs-installation-instructions"),
+        *("docs-removal-instructions", "entity-event-setup", "entity-unique-id"),
+        *("has-entity-name", "runtime-data", "test-before-configure", "test-before-setup"),
+        "unique-config-entry",
+        *("action-exceptions", "config-entry-unloading", "docs-configuration-parameters"),
+        *("docs-installation-parameters", "entity-unavailable", "integration-owner"),
+        *("log-when-unavailable", "parallel-updates", "reauthentication-flow", "test-coverage"),
+        *("devices", "diagnostics", "discovery-update-info", "discovery", "docs-conditions"),
+        *("docs-data-update", "docs-examples", "docs-known-limitations"),
+        *("docs-supported-devices", "docs-supported-functions", "docs-triggers"),
+        *("docs-troubleshooting", "docs-use-cases", "dynamic-devices", "entity-category"),
+        *("entity-device-class", "entity-disabled-by-default", "entity-translations"),
+        *("exception-translations", "icon-translations", "reconfiguration-flow"),
+        *("repair-issues", "stale-devices"),
+        *("async-dependency", "inject-websession", "strict-typing"),
+    }
+)
+
+
+def test_quality_scale_lists_every_current_rule() -> None:
+    assert len(QUALITY_SCALE_RULES) == 54
+    assert set(quality_rules()) == QUALITY_SCALE_RULES
+
+
+def test_async_dependency_is_not_claimed_while_paho_is_used() -> None:
+    """paho-mqtt is synchronous; while the mirror uses it the rule is exempt, with the reason."""
+    status, comment = quality_rules()["async-dependency"]
+    uses_paho = any(
+        re.search(r"^\s*(import|from) paho\b", path.read_text(encoding="utf-8"), re.MULTILINE)
+        for path in INTEGRATION.rglob("*.py")
+    )
+    assert uses_paho
+    assert status == "exempt"
+    assert comment is not None
+    assert "paho-mqtt" in comment
+
+
+def test_no_conditions_so_docs_conditions_is_exempt() -> None:
+    assert quality_rules()["docs-conditions"][0] == "exempt"
+    assert not (INTEGRATION / "device_condition.py").exists()
+    assert not (INTEGRATION / "conditions.yaml").exists()
+    assert (INTEGRATION / "device_trigger.py").is_file(), "docs-triggers documents these"
+
+
+def test_strict_typing_has_no_any_attributes() -> None:
+    """strict-typing is claimed: no attribute of the Home Assistant side is typed ``Any``."""
+    assert quality_rules()["strict-typing"][0] == "done"
+    holes: list[str] = []
+    for path in sorted(INTEGRATION.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.annotation, ast.Name)
+                and node.annotation.id == "Any"
+            ):
+                holes.append(f"{path.name}:{node.lineno}")
+    assert holes == []
 
 
 def test_documentation_rules_have_their_section() -> None:

@@ -64,3 +64,7 @@ class SaymonResponseError(SaymonError):
         self.message = message
         detail = f"{code}: {message}" if code or message else "no details"
         super().__init__(f"SAYMON answered HTTP {status} ({detail})")
+
+
+class SaymonPlainHTTPError(SaymonTLSError):
+    """HTTPS was asked for, but the server at that address speaks plain HTTP."""

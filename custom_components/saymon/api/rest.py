@@ -24,12 +24,14 @@ from urllib.parse import quote
 
 import aiohttp
 
+from ._fields import as_mapping, opt_str, req_id
 from .errors import (
     SaymonConnectionError,
     SaymonError,
     SaymonInvalidCredentialsError,
     SaymonNotFoundError,
     SaymonPermissionError,
+    SaymonPlainHTTPError,
     SaymonProtocolError,
     SaymonResponseError,
     SaymonSessionExpiredError,
@@ -45,6 +47,7 @@ from .models import (
     SaymonObject,
     SaymonState,
 )
+from .probe import speaks_plain_http
 from .url import api_url, normalize_base_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -150,6 +153,13 @@ async def _read_body(response: aiohttp.ClientResponse, path: str) -> str:
     return b"".join(chunks).decode(encoding, errors="replace")
 
 
+def _tag(value: Any) -> tuple[str, str]:
+    """One element of ``GET /tags``: its id and name (the id when it has none)."""
+    data = as_mapping(value, "tag")
+    tag_id = req_id(data, "id", "tag")
+    return tag_id, opt_str(data.get("name"), f"tag {tag_id}.name") or tag_id
+
+
 def _parse_list[T](data: Any, parse: Callable[[Any], T], what: str) -> list[T]:
     if not isinstance(data, list):
         raise SaymonProtocolError(f"{what}: expected a list, got {type(data).__name__}")
@@ -229,6 +239,10 @@ class SaymonRestClient:
                 f"TLS certificate of {self.base_url} rejected: {err.certificate_error}"
             ) from None
         except aiohttp.ClientSSLError as err:
+            if await speaks_plain_http(self._session, self.base_url):
+                raise SaymonPlainHTTPError(
+                    f"{self.base_url} speaks plain HTTP, not HTTPS: use an http address"
+                ) from None
             raise SaymonTLSError(f"TLS handshake with {self.base_url} failed: {err}") from None
         except TimeoutError:
             raise SaymonTimeoutError(
@@ -373,6 +387,17 @@ class SaymonRestClient:
     async def classes(self) -> list[SaymonClass]:
         """Object classes."""
         return _parse_list(await self._request("GET", "classes"), SaymonClass.from_json, "classes")
+
+    async def tags(self) -> dict[str, str]:
+        """Tag names by tag id (objects carry tag ids).
+
+        SAYMON documents the Tag model (``id``, ``name``) and ``POST /tags``; reading them with
+        ``GET /tags`` follows the API's convention for every other collection.
+        """
+        tags: dict[str, str] = {}
+        for item in _parse_list(await self._request("GET", "tags"), _tag, "tags"):
+            tags[item[0]] = item[1]
+        return tags
 
     async def incident_levels(self) -> list[IncidentLevel]:
         """Incident levels (severities)."""

@@ -55,6 +55,22 @@ def _split(text: str, default_scheme: str) -> SplitResult:
     return SplitResult(scheme, netloc, parts.path, "", "")
 
 
+def has_scheme(text: str) -> bool:
+    """Whether the user wrote a scheme (``http://`` or ``https://``) in an address."""
+    return "://" in text
+
+
+def with_scheme(base_url: str, scheme: str) -> str:
+    """A normalised base URL with another scheme, the explicit port kept, a default one dropped."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, parts.path, "", ""))
+
+
 def normalize_base_url(text: str) -> str:
     """Return the canonical SAYMON base URL: scheme and host, default port dropped, no API prefix.
 
