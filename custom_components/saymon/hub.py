@@ -374,6 +374,9 @@ class SaymonHub:
         self._resync_failures_in_row += 1
         delay = min(RESYNC_RETRY_MAX, 2.0 ** min(self._resync_failures_in_row, 9))
         _LOGGER.debug("Resync with SAYMON failed (%s); retrying in %.0f s", err, delay)
+        if self._resync_retry is not None:  # one pending retry at most (the later one)
+            self._resync_retry()
+            self._resync_retry = None
         if not self._shutting_down:
             self._resync_retry = async_call_later(self.hass, delay, self._retry_resync)
 
