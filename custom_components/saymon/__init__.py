@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
 from .hub import SaymonConfigEntry, SaymonHub
+from .migration import async_migrate
 from .mqtt.mirror import MirrorSettings, SaymonMirror
 from .services import async_setup_services
 
@@ -23,6 +24,11 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions once, whatever entries exist."""
     async_setup_services(hass)
     return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bool:
+    """Bring an entry of an older version up to date before it is set up."""
+    return await async_migrate(hass, entry)
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bool:

@@ -3,8 +3,9 @@
 Every path that accepts an address or credentials proves them against the server first (log
 in, read the current user, and for new addresses complete a Comet handshake) through
 :func:`.flow_helpers.async_validate`, so a saved entry is one that worked. The entry's unique id
-is the server's normalised URL plus the SAYMON user id: the same person may add one server
-with several users, but not the same user twice.
+is the SAYMON user id, never the address (see :mod:`.identity`): the same person may add one
+server with several users, but not the same user twice, and a new address of the same server
+keeps the entry, its devices and its entities.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ from .flow_helpers import (
     scope_errors,
     scope_options,
     show_scope_form,
-    unique_id,
     without_secrets,
 )
+from .identity import default_title
+from .migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
 from .mqtt_flow import MqttOptionsMixin
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,8 +97,8 @@ async def _async_attempt(
 class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a SAYMON server as one of its users."""
 
-    VERSION = 1
-    MINOR_VERSION = 1
+    VERSION = ENTRY_VERSION
+    MINOR_VERSION = ENTRY_MINOR_VERSION
 
     def __init__(self) -> None:
         """Start with nothing known; the steps fill these in order."""
@@ -153,7 +155,7 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
             attempt = await _async_attempt(self, address, credentials_from(data), read_catalog=True)
             if attempt.check is not None:
                 user_id = attempt.check.user.id
-                await self.async_set_unique_id(unique_id(address.url, user_id))
+                await self.async_set_unique_id(user_id)
                 self._abort_if_unique_id_configured()
                 self._data = {**address.as_data(), **data, CONF_USER_ID: user_id}
                 self._catalog = attempt.check.catalog
@@ -177,7 +179,7 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
             return show_scope_form(self, catalog, options, errors)
         address = _required(self._address)
         return self.async_create_entry(
-            title=address.host,
+            title=default_title(address.url),
             data=self._data,
             options={**options, CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD},
         )
@@ -206,8 +208,8 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
                 check_comet=False,
             )
             if attempt.check is not None:
-                if attempt.check.user.id != entry.data[CONF_USER_ID]:
-                    return self.async_abort(reason="wrong_account")
+                await self.async_set_unique_id(attempt.check.user.id, raise_on_progress=False)
+                self._abort_if_unique_id_mismatch(reason="wrong_account")
                 return self._async_update_and_abort(
                     entry, "reauth_successful", data={**entry.data, **data}
                 )
@@ -250,20 +252,19 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_finish_reconfigure(
         self, entry: ConfigEntry, address: ServerAddress, check: ServerCheck
     ) -> ConfigFlowResult:
-        """Store the new address, moving the unique id with the URL."""
-        if check.user.id != entry.data[CONF_USER_ID]:
-            return self.async_abort(reason="wrong_account")
-        new_unique_id = unique_id(address.url, check.user.id)
-        if new_unique_id != entry.unique_id:
-            await self.async_set_unique_id(new_unique_id)
-            self._abort_if_unique_id_configured()
-        # A title the user chose is kept; the default one follows the host.
-        old_host = ServerAddress.from_input(entry.data).host
+        """Store the new address if the stored credentials still sign in as the same user.
+
+        Signing in as another user means another SAYMON server (or account) answers there:
+        following it would silently swap every device and entity, so the flow stops.
+        """
+        await self.async_set_unique_id(check.user.id, raise_on_progress=False)
+        self._abort_if_unique_id_mismatch(reason="wrong_server")
+        # A title the user chose is kept; the default one follows the address.
+        old_title = default_title(entry.data[CONF_URL])
         return self._async_update_and_abort(
             entry,
             "reconfigure_successful",
-            unique_id=new_unique_id,
-            title=address.host if entry.title == old_host else entry.title,
+            title=default_title(address.url) if entry.title == old_title else entry.title,
             data={**entry.data, **address.as_data()},
         )
 

@@ -20,6 +20,7 @@ from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
 from .const import DOMAIN, EVENT_INCIDENT, EVENT_STATE_CHANGED
+from .identity import object_id_of
 
 TRIGGER_INCIDENT_OPENED = "incident_opened"
 TRIGGER_INCIDENT_CLOSED = "incident_closed"
@@ -39,7 +40,7 @@ TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
 def _is_object_device(hass: HomeAssistant, device_id: str) -> bool:
     device = dr.async_get(hass).async_get(device_id)
     return device is not None and any(
-        domain == DOMAIN and "|object|" in key for domain, key in device.identifiers
+        domain == DOMAIN and object_id_of(key) is not None for domain, key in device.identifiers
     )
 
 

@@ -116,17 +116,12 @@ class ServerAddress:
 
     @property
     def host(self) -> str:
-        """The server's host name: the entry title."""
+        """The server's host name, without the port."""
         return urlsplit(self.url).hostname or self.url
 
     def as_data(self) -> dict[str, Any]:
         """The config entry data keys this address is stored under."""
         return {CONF_URL: self.url, CONF_COMET: self.comet, CONF_VERIFY_SSL: self.verify_ssl}
-
-
-def unique_id(url: str, user_id: str) -> str:
-    """One entry per server and SAYMON user."""
-    return f"{url}|{user_id}"
 
 
 def auth_data(method: str, user_input: Mapping[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from .const import (
     CONF_AUTH_METHOD,
     CONF_COMET,
     CONF_GRACE_PERIOD,
+    CONF_USER_ID,
     DEFAULT_GRACE_PERIOD,
     DOMAIN,
     EVENT_INCIDENT,
@@ -65,6 +66,7 @@ from .const import (
     EVENT_STATE_CHANGED,
     UNREACHABLE_REPAIR_AFTER,
 )
+from .identity import object_id_of, object_key, server_host
 from .model import (
     Change,
     IncidentChanged,
@@ -118,7 +120,8 @@ class SaymonHub:
             session, entry.data[CONF_URL], credentials_from(entry.data), ssl_context=verify_ssl
         )
         self.base_url = self.rest.base_url
-        self.server_key = entry.unique_id or entry.entry_id
+        self.server_key = str(entry.data[CONF_USER_ID])
+        """Account key of every unique id and device identifier (see :mod:`.identity`)."""
         self.comet = CometClient(
             session,
             comet_endpoint(self.base_url, entry.data.get(CONF_COMET) or None),
@@ -226,7 +229,7 @@ class SaymonHub:
 
     def object_identifier(self, object_id: str) -> tuple[str, str]:
         """Device registry identifier of an object's device (from SAYMON ids only)."""
-        return (DOMAIN, f"{self.server_key}|object|{object_id}")
+        return (DOMAIN, object_key(self.server_key, object_id))
 
     def object_url(self, object_id: str) -> str:
         """Link into SAYMON's web UI for an object."""
@@ -234,8 +237,8 @@ class SaymonHub:
 
     @property
     def host(self) -> str:
-        """The server's host name, for titles and messages."""
-        return self.base_url.split("://", 1)[-1].split("/", 1)[0]
+        """The server's host (and port, if not the default one), for messages."""
+        return server_host(self.base_url)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -768,7 +771,7 @@ class SaymonHub:
             entry_type=dr.DeviceEntryType.SERVICE,
             manufacturer="SAYMON",
             model="SAYMON server",
-            name=self.host,
+            name=self.entry.title,
             configuration_url=self.base_url,
         )
         wanted = {self.server_identifier}
@@ -813,10 +816,9 @@ class SaymonHub:
         device = dr.async_get(self.hass).async_get(device_id)
         if device is None:
             return None
-        prefix = f"{self.server_key}|object|"
         for domain, key in device.identifiers:
-            if domain == DOMAIN and key.startswith(prefix):
-                return key[len(prefix) :]
+            if domain == DOMAIN and (object_id := object_id_of(key, self.server_key)) is not None:
+                return object_id
         return None
 
     # -- publishing -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
+from homeassistant.const import CONF_URL
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -46,6 +47,7 @@ from .const import (
     MQTT_HOME_ASSISTANT,
     MQTT_OFF,
 )
+from .identity import server_host
 from .mqtt.broker import BrokerConfig, async_test_connection
 from .mqtt.mirror import MirrorSettings
 from .mqtt.topics import clean_base, default_base
@@ -136,7 +138,8 @@ class MqttOptionsMixin(OptionsFlow):
     _mirror_input: dict[str, Any]
 
     def _host(self) -> str:
-        return str(self.config_entry.title)
+        """The server's host, for the default base topic (the same one the mirror falls back to)."""
+        return server_host(self.config_entry.data[CONF_URL])
 
     def _async_save(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
         raise NotImplementedError

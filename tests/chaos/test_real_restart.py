@@ -74,7 +74,7 @@ async def entity_ids(session: aiohttp.ClientSession, url: str, token: str) -> di
 
 
 def truth_diff(sim: SaymonSimulator, states: dict[str, str], ids: dict[str, str]) -> list[str]:
-    key = f"{sim.rest_url}|{sim.user_id}"
+    key = sim.user_id  # entities are keyed on the SAYMON account, not the address
     active = sim.model.incidents.active
     with_incident = {i.entity_id for i in active.values() if i.entity_type == 1}
     diff = []

@@ -264,10 +264,17 @@ async def _scenario(
 
         # -- devices and entities -------------------------------------------------------------
         registry = await Registry.read(ws)
-        server_key = f"{sim.rest_url}|{sim.user_id}"
+        server_key = sim.user_id  # the SAYMON account, never the address
         object_devices = [
             d for d in registry.devices if ["saymon", server_key] not in d["identifiers"]
         ]
+        (server_device,) = [d for d in registry.devices if d not in object_devices]
+        (entry,) = await saymon_entries(client)
+        assert (
+            server_device["name"]
+            == entry["title"]
+            == "SAYMON " + sim.rest_url.removeprefix("http://")
+        )
         assert len(registry.devices) == len(model.objects) + 1, [
             d["name"] for d in registry.devices
         ]

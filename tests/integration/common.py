@@ -20,6 +20,8 @@ from custom_components.saymon.const import (
     CONF_USER_ID,
     DOMAIN,
 )
+from custom_components.saymon.identity import default_title
+from custom_components.saymon.migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
 from custom_components.saymon.scope import default_scope_options
 from tests.simulator import SaymonSimulator
 from tests.util import wait_for
@@ -32,8 +34,10 @@ def entry_for(
     url = normalize_base_url(simulator.rest_url)
     return MockConfigEntry(
         domain=DOMAIN,
-        title="127.0.0.1",
-        unique_id=f"{url}|{simulator.user_id}",
+        version=ENTRY_VERSION,
+        minor_version=ENTRY_MINOR_VERSION,
+        title=default_title(url),
+        unique_id=simulator.user_id,
         data={
             CONF_URL: url,
             CONF_COMET: str(simulator.comet_port),

@@ -46,6 +46,7 @@ from custom_components.saymon.const import (
     SCOPE_SELECTED,
 )
 from custom_components.saymon.flow_helpers import MAX_SELECT_OPTIONS, ServerCatalog
+from custom_components.saymon.migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
 from tests.integration.conftest import API_TOKEN
 from tests.simulator import CLASS_HOST, SaymonSimulator
 from tests.simulator.tls import write_self_signed
@@ -73,7 +74,13 @@ def _password(sim: SaymonSimulator, password: str | None = None) -> dict[str, st
 
 
 def _unique_id(sim: SaymonSimulator) -> str:
-    return f"{normalize_base_url(sim.rest_url)}|{sim.user_id}"
+    """The SAYMON user id: the same at every address of the server."""
+    return sim.user_id
+
+
+def _title(sim: SaymonSimulator) -> str:
+    """The title (and server device name) a new entry gets for the simulator at 127.0.0.1."""
+    return f"SAYMON 127.0.0.1:{sim.rest_port}"
 
 
 async def _credentials_form(
@@ -143,7 +150,7 @@ def _entry(
     *,
     method: str = AUTH_PASSWORD,
     comet: str | None = None,
-    title: str = "127.0.0.1",
+    title: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> MockConfigEntry:
     """An entry as the user flow creates it, for the simulator's admin user."""
@@ -154,7 +161,9 @@ def _entry(
     )
     entry = MockConfigEntry(
         domain=DOMAIN,
-        title=title,
+        version=ENTRY_VERSION,
+        minor_version=ENTRY_MINOR_VERSION,
+        title=_title(sim) if title is None else title,
         unique_id=_unique_id(sim),
         data={
             CONF_URL: normalize_base_url(sim.rest_url),
@@ -212,7 +221,7 @@ async def test_user_flow_with_password(
 
     result = await _configure(hass, result, {CONF_SCOPE: SCOPE_ALL, CONF_LINKS: True})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "127.0.0.1"
+    assert result["title"] == _title(simulator)
     assert result["data"] == {
         CONF_URL: normalize_base_url(simulator.rest_url),
         CONF_COMET: str(simulator.comet_port),
@@ -231,7 +240,8 @@ async def test_user_flow_with_password(
         CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD,
     }
     entry = result["result"]
-    assert entry.unique_id == _unique_id(simulator)
+    assert entry.unique_id == simulator.user_id  # the account, not the address
+    assert (entry.version, entry.minor_version) == (1, 2)
     assert len(mock_setup_entry.mock_calls) == 1
 
 
@@ -413,6 +423,19 @@ async def test_already_configured(hass: HomeAssistant, simulator: SaymonSimulato
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert simulator.accounts.sessions == {}
+
+
+async def test_same_account_at_another_address_is_already_configured(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """Another address of a configured server (a second name, port, proxy) is no new entry."""
+    _entry(hass, simulator)
+    other_address = await simulator.add_rest_address()
+    result = await _credentials_form(hass, _address(simulator, **{CONF_URL: other_address}))
+    result = await _configure(hass, result, _password(simulator))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
 async def test_other_user_on_same_server(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
@@ -676,45 +699,39 @@ async def test_reconfigure_comet_port(
     assert simulator.accounts.sessions == {}
 
 
-async def test_reconfigure_moves_unique_id(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
-    """The same server (same seed: same user id) at a new address keeps its entry."""
-    entry = _entry(hass, simulator, title="My SAYMON")
-    async with SaymonSimulator(objects=40) as moved:
-        assert moved.user_id == simulator.user_id
-        result = await entry.start_reconfigure_flow(hass)
-        result = await _configure(hass, result, _address(moved))
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "reconfigure_successful"
-        assert entry.unique_id == _unique_id(moved)
-        assert entry.data[CONF_URL] == normalize_base_url(moved.rest_url)
-        assert entry.title == "My SAYMON"
-
-
-async def test_reconfigure_onto_configured_entry(
-    hass: HomeAssistant, simulator: SaymonSimulator
+@pytest.mark.parametrize("custom_title", [False, True])
+async def test_reconfigure_keeps_the_unique_id(
+    hass: HomeAssistant, simulator: SaymonSimulator, custom_title: bool
 ) -> None:
-    async with SaymonSimulator(objects=40) as other:
-        _entry(hass, other)
-        entry = _entry(hass, simulator)
-        result = await entry.start_reconfigure_flow(hass)
-        result = await _configure(hass, result, _address(other))
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "already_configured"
-        assert entry.data[CONF_URL] == normalize_base_url(simulator.rest_url)
+    """The same account at a new address keeps its entry and unique id; a default title follows."""
+    entry = _entry(hass, simulator, title="My SAYMON" if custom_title else None)
+    moved_url = await simulator.add_rest_address()
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _configure(hass, result, _address(simulator, **{CONF_URL: moved_url}))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.unique_id == simulator.user_id
+    assert entry.data[CONF_URL] == normalize_base_url(moved_url)
+    port = moved_url.rsplit(":", 1)[1]
+    assert entry.title == ("My SAYMON" if custom_title else f"SAYMON 127.0.0.1:{port}")
 
 
 async def test_reconfigure_to_another_server(
     hass: HomeAssistant, simulator: SaymonSimulator
 ) -> None:
-    """Same login elsewhere is another SAYMON user (another id): refused."""
+    """Same login elsewhere is another SAYMON user (another id): refused, with its own reason."""
     entry = _entry(hass, simulator)
     async with SaymonSimulator(objects=40, seed=2) as other:
         assert other.user_id != simulator.user_id
         result = await entry.start_reconfigure_flow(hass)
         result = await _configure(hass, result, _address(other))
         assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "wrong_account"
+        assert result["reason"] == "wrong_server"
         assert entry.data[CONF_URL] == normalize_base_url(simulator.rest_url)
+        assert entry.unique_id == simulator.user_id
+    for language in ("en", "ru"):
+        texts = await async_get_translations(hass, language, "config", {DOMAIN})
+        assert texts[f"component.{DOMAIN}.config.abort.wrong_server"], language
 
 
 async def test_reconfigure_errors(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
@@ -922,6 +939,7 @@ def test_every_field_and_key_is_translated() -> None:
     for key in ("already_configured", "reauth_successful", "reconfigure_successful"):
         assert key in config["abort"]
     assert "wrong_account" in config["abort"]
+    assert "wrong_server" in config["abort"]
     assert set(english["options"]["abort"]) == {"cannot_connect", "invalid_auth", "unknown"}
     assert set(english["selector"]["scope"]["options"]) == {SCOPE_ALL, SCOPE_SELECTED}
 

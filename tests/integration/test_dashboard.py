@@ -73,8 +73,8 @@ async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
 
 
 def server_object_id(simulator: SaymonSimulator) -> str:
-    """What the README tells users to put in place of ``saymon_example_com``."""
-    return slugify(urlparse(simulator.rest_url).netloc)
+    """What the dashboard tells users to put in place of ``saymon_example_com`` (for an IP)."""
+    return slugify(f"SAYMON {urlparse(simulator.rest_url).netloc}")
 
 
 def dashboard_text(simulator: SaymonSimulator) -> str:

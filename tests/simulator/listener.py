@@ -75,6 +75,21 @@ class Listener:
         self._port = int(runner.addresses[0][1])
         self._runner = runner
 
+    async def add_port(self) -> str:
+        """Serve the running application on one more free port too; returns its base URL.
+
+        The same server under a second address (until `stop()`; a restart serves only the
+        first port again).
+        """
+        runner = self._runner
+        if runner is None:
+            raise RuntimeError("Not running.")
+        before = {address[1] for address in runner.addresses}
+        site = web.TCPSite(runner, LOOPBACK, 0, ssl_context=self._ssl_context)
+        await site.start()
+        (port,) = {address[1] for address in runner.addresses} - before
+        return f"{self.scheme}://{LOOPBACK}:{port}"
+
     async def stop(self) -> None:
         """Stop serving; open connections are closed after at most `shutdown_timeout`."""
         runner, self._runner = self._runner, None

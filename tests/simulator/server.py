@@ -156,6 +156,10 @@ class SaymonSimulator:
             await asyncio.sleep(interval)
             await self.core.expire_incidents()
 
+    async def add_rest_address(self) -> str:
+        """Serve REST on one more port too (the same server at a second address); its URL."""
+        return await self._rest.add_port()
+
     async def stop_rest(self) -> None:
         """Stop the REST listener only (Comet keeps running)."""
         await self._rest.stop()

@@ -2,7 +2,7 @@
 
 People paste whatever their browser shows: ``saymon.example.com``, ``https://host:443/``,
 ``http://host:8080/node/api/objects``. The client needs one canonical base URL (used for the
-REST prefix, the configuration entry's unique id and links into the web UI) and one Comet
+REST prefix, the entry's default name and links into the web UI) and one Comet
 endpoint. python-socketio ignores the path of the URL it is given (it always talks to
 ``/<socketio_path>/``), so a Comet address behind a reverse-proxy prefix is split into the
 origin and a ``socketio_path`` here rather than being silently mis-routed.
