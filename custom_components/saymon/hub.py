@@ -90,6 +90,9 @@ CLOSED_CHECKPOINT = 5_000
 before a resync lets it forget those SAYMON has moved to its history."""
 CHECKPOINT_INTERVAL = 60.0
 """Seconds between two of those memory resyncs at most."""
+SNAPSHOT_SETTLE = 0.25
+"""Seconds after a snapshot arrived during which Comet events still count as possibly older
+than it (SAYMON's way from a change to its Comet event), when events are flowing."""
 SUBSCRIBE_SETTLE = 0.5
 """Seconds between a Comet (re)connect and the resync it triggers."""
 
@@ -147,7 +150,6 @@ class SaymonHub:
         self.resync_failures = 0
         self.last_resync_seconds: float | None = None
         self._resyncing = False
-        self._barrier: asyncio.Future[None] | None = None
         self._held: list[CometEvent] = []
         self._count_resynced_for: int | None = None
         self._last_checkpoint = -CHECKPOINT_INTERVAL
@@ -331,22 +333,27 @@ class SaymonHub:
     async def async_resync(self) -> None:
         """Re-read everything over REST and fire what the event stream missed, once, in order.
 
-        Comet events and the REST snapshot are reconciled by their place in the stream: a
-        barrier is put behind everything received when the snapshot is requested. Events
-        before it are older than the snapshot and are applied live first; events after it are
-        held, and the snapshot leaves the states and incidents they touch to them (it may be
-        older or newer than they are). So each change is seen once, and no state steps back.
+        Comet events and the REST snapshot are reconciled without timestamps (state-change
+        events carry none): events handed on while the resync runs (those already queued when
+        it started included) are held, and the snapshot leaves the states and incidents they
+        touch to them, since it may be older or newer than they are. Comet delivers in order
+        and never skips while connected, so those events alone bring each such state and
+        incident up to date, each change once and none backwards. The snapshot brings
+        everything else: what was missed while no event could tell.
         """
         if self._resync_retry is not None:
             self._resync_retry()
             self._resync_retry = None
         async with self._resync_lock:
-            barrier = self._barrier = self.comet.barrier()
             self._resyncing = True
             started = time.monotonic()
             try:
                 snapshot = await self._fetch_snapshot()
-                await barrier
+                if self._held or self.comet.backlog:
+                    # Events flow: some that SAYMON sent before it read the snapshot may still
+                    # be on their way. Those arriving within the settle time are held too, so
+                    # the snapshot leaves what they touch to them.
+                    await asyncio.sleep(SNAPSHOT_SETTLE)
             except SaymonInvalidCredentialsError:
                 self._on_auth_failed(None)
                 return
@@ -367,7 +374,6 @@ class SaymonHub:
                 self.last_resync_seconds = time.monotonic() - started
             finally:
                 self._resyncing = False
-                self._barrier = None
                 held, self._held = self._held, []
                 for event in held:
                     self._handle(event)
@@ -425,8 +431,7 @@ class SaymonHub:
 
     @callback
     def _on_event(self, event: CometEvent) -> None:
-        barrier = self._barrier
-        if barrier is not None and barrier.done():  # received after the snapshot was asked
+        if self._resyncing:
             self._held.append(event)
         else:
             self._handle(event)

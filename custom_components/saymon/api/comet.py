@@ -91,9 +91,6 @@ _BATCH_SECONDS: Final = 0.05
 the read loop, which answers Comet's pings)."""
 WS_CLOSE_GRACE: Final = 1.0
 """Seconds a dead WebSocket is given to answer our close before it is dropped."""
-_BARRIER: Final = "\x00barrier"
-"""Topic of the queue entries :meth:`CometClient.barrier` inserts (their argument is a future,
-which no server can send, so a server event of that name is never taken for one)."""
 STABLE_AFTER: Final = 30.0
 """A connection that lasted this long resets the backoff; shorter ones keep growing it."""
 
@@ -488,8 +485,7 @@ class CometClient:
         self._queue_size = queue_size
         self._read_ahead = read_ahead
         self._max_held_bytes = max_held_bytes
-        self._held: deque[tuple[_InlineEngineIOClient | None, Any]] = deque()
-        """Raw frames held while the queue is full (a ``None`` reader marks a barrier)."""
+        self._held: deque[tuple[_InlineEngineIOClient, Any]] = deque()
         self._held_bytes = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -544,33 +540,10 @@ class CometClient:
                 await task
         await self._close_socket()
         self._forget_secrets()
-        for _, args in self._queue:
-            _release_barrier(args)
-        for _, data in self._held:
-            _release_barrier((data,))
         self._queue.clear()
         self._held.clear()
         self._held_bytes = 0
         self._mark_disconnected()
-
-    def barrier(self) -> asyncio.Future[None]:
-        """A future that is done once every event received until now was handed on.
-
-        Events reach ``on_event`` in the order Comet sent them, but a storm can keep thousands
-        waiting in the queue. A caller reconciling a REST answer with the stream uses this to
-        tell events that were on their way before its request (handed on before the future is
-        done) from events that arrived after it (handed on after).
-        """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        worker = self._worker
-        if worker is None or worker.done() or not (self._queue or self._held):
-            future.set_result(None)
-        elif self._held:
-            self._held.append((None, future))  # behind the frames held raw, in order
-        else:
-            self._queue.append((_BARRIER, (future,)))
-            self._queue_ready.set()
-        return future
 
     def reconnect_now(self) -> None:
         """Skip the current backoff wait (e.g. the user asked for a refresh)."""
@@ -786,13 +759,10 @@ class CometClient:
         while held and limit > 0 and len(queue) < self._read_ahead:
             limit -= 1
             reader, data = held.popleft()
-            if reader is None:  # a barrier: it now waits behind the released frames
-                queue.append((_BARRIER, (data,)))
-                continue
             self._held_bytes -= len(data) if isinstance(data, str | bytes) else 0
             # A closed connection's plain events still count; its control packets do not.
-            if not reader.fast_path(data) and reader is current and current is not None:
-                await current.deliver_to_library(data)
+            if not reader.fast_path(data) and reader is current:
+                await reader.deliver_to_library(data)
         if not held:
             self._held_bytes = 0
 
@@ -900,8 +870,6 @@ class CometClient:
             deadline = time.monotonic() + _BATCH_SECONDS
             for _ in range(min(len(queue), _BATCH)):
                 topic, args = queue.popleft()
-                if topic == _BARRIER and _release_barrier(args):
-                    continue
                 self._deliver(topic, args)
                 if (now := time.monotonic()) > deadline:
                     break
@@ -930,16 +898,6 @@ class CometClient:
                 self._on_event(event)
             except Exception:
                 _LOGGER.exception("Error handling a SAYMON %r event", topic)
-
-
-def _release_barrier(args: tuple[Any, ...]) -> bool:
-    """Resolve a barrier's future; ``False`` when ``args`` is not a barrier's."""
-    future = args[0] if len(args) == 1 else None
-    if not isinstance(future, asyncio.Future):
-        return False
-    if not future.done():
-        future.set_result(None)
-    return True
 
 
 class _CometTLSError(SaymonCometError, SaymonTLSError):
