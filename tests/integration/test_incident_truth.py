@@ -8,6 +8,7 @@ history with changeType 3. Each test here failed on the code before the fix it g
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Coroutine, Sequence
 import threading
@@ -381,3 +382,48 @@ async def test_storm_of_12000_cleared_incidents_announces_each_once(
         newest = max(i.clear_timestamp or 0 for i in model.incidents.history.values())
         last = sum(i.clear_timestamp == newest for i in model.incidents.history.values())
         assert hub.model.closed_memory == last < count // 100
+
+
+async def test_text_that_is_not_unicode_harms_nothing(
+    hass: HomeAssistant, hass_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Point 2: lone surrogates and control characters stop at the protocol boundary.
+
+    Before: an incident whose text held ``"\\ud800"`` was fired as it was; Home Assistant could
+    not serialise the event entity's attributes, and every ``GET /api/states`` answered 500
+    for everyone. A model event with such an id raised in the REST URL quoting.
+    """
+    async with serving(hass, SaymonSimulator(objects=20, seed=10)) as sim:
+        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
+        client = await hass_client()
+        object_id = working(sim, 1)[0]
+        fired = Incidents(hass)
+        # A real incident (SAYMON knows it) whose text is not valid Unicode.
+        await sim.set_state(object_id, STATE_ALARM)
+        incident = present(sim.model.incidents.open_for((ENTITY_OBJECT, object_id)))
+        incident.text = "CPU \ud800 97 %\x00"
+        await sim.send_raw(EVENT_INCIDENTS, {"changeType": 2, "payload": incident.to_json()})
+        # Ids that are no ids: a lone surrogate, a control character.
+        bad = {"changeType": 1, "payload": {**incident.to_json(), "id": "bad\ud800id"}}
+        await sim.send_raw(EVENT_INCIDENTS, bad)
+        await sim.send_raw(EVENT_STATE_CHANGE, {"id": f"{object_id}\ud800", "state_id": 5})
+        await sim.send_raw("model-changed", {"changeType": 2, "id": "x\x01y", "entityType": 1})
+        await sim.send_raw("model-changed", {"changeType": 2, "id": "x\ud800", "entityType": 1})
+        await sim.set_state(object_id, STATE_WORKING)  # a marker: events arrive in order
+        await wait_for(lambda: len(fired.events) >= 3, what="opened, updated, closed")
+        await hass.async_block_till_done()
+        assert [e["type"] for e in fired.events] == ["opened", "updated", "closed"]
+        assert fired.events[1]["text"] == "CPU \ufffd 97 %\x00"
+        response = await client.get("/api/states")
+        assert response.status == 200
+        states = {s["entity_id"]: s for s in await response.json()}
+        events = present(
+            er.async_get(hass).async_get_entity_id("event", DOMAIN, f"{hub.server_key}|incidents")
+        )
+        assert states[events]["attributes"]["text"] == "CPU \ufffd 97 %\x00"
+        malformed = hub.comet.stats.malformed
+        assert malformed[EVENT_INCIDENTS] == 1
+        assert malformed[EVENT_STATE_CHANGE] == 1
+        assert malformed["model-changed"] == 2
+        assert hub.diagnostics()["repaired_text_fields"].get("surrogate", 0) >= 1
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
