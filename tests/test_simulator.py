@@ -518,19 +518,27 @@ async def test_incident_actions_emit_events(
 
         async with http.post(f"{base}/clear", headers=csrf_header(http, sim)) as resp:
             assert resp.status == 200
+        # Cleared: a modification; SAYMON still lists it until its incident timeout.
         event = (await rec.wait_for("incidents", 3))[2]
-        assert event["changeType"] == CHANGE_REMOVED
+        assert event["changeType"] == CHANGE_MODIFIED
         assert event["payload"]["state"] == LEVEL_CLEARED
         assert (await rec.wait_for("incident-count"))[0] == {"count": before - 1}
         assert rec.of("incident-count") == [{"count": before - 1}]
+        cleared = await get_json(http, base)
+        assert cleared["state"] == LEVEL_CLEARED
+        assert isinstance(cleared["clearTimestamp"], int)
+        listed = {inc["id"]: inc for inc in await get_json(http, f"{sim.api_url}/incidents")}
+        assert listed[incident_id] == cleared
 
-    cleared = await get_json(http, base)
-    assert cleared["state"] == LEVEL_CLEARED
-    assert isinstance(cleared["clearTimestamp"], int)
+        # The incident timeout moves it to the history: changeType 3, no longer listed.
+        assert await sim.expire_incidents(all_cleared=True) >= 1
+        event = (await rec.wait_for("incidents", 4))[3]
+        assert event["changeType"] == CHANGE_REMOVED
+        assert event["payload"] == cleared
     active_ids = [inc["id"] for inc in await get_json(http, f"{sim.api_url}/incidents")]
     assert incident_id not in active_ids
     history = await get_json(http, f"{sim.api_url}/incident-history", params={"inverse": "true"})
-    assert history[0]["id"] == incident_id
+    assert incident_id in {item["id"] for item in history}
 
 
 async def test_viewer_is_forbidden_to_manage(
@@ -684,7 +692,7 @@ async def test_incident_lifecycle_on_set_state(
         sim.set_incident_count_shape("number")
         await sim.set_state(target, STATE_WORKING)
         cleared = (await rec.wait_for("incidents", 4))[3]
-        assert cleared["changeType"] == CHANGE_REMOVED
+        assert cleared["changeType"] == CHANGE_MODIFIED  # moved to the history later
         assert cleared["payload"]["state"] == LEVEL_CLEARED
         assert cleared["payload"]["lastState"] == LEVEL_MAJOR
         assert isinstance(cleared["payload"]["clearTimestamp"], int)

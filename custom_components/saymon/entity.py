@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -80,6 +81,22 @@ class SaymonTrackedEntity(SaymonEntity):
     def update_signal(self) -> str:
         """Only this SAYMON entity's changes."""
         return self.hub.signal_entity(self.target_id)
+
+    async def async_added_to_hass(self) -> None:
+        """Also leave Home Assistant when SAYMON deletes the object or link."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, self.hub.signal_removed(self.target_id), self._async_deleted
+            )
+        )
+
+    async def _async_deleted(self) -> None:
+        """Remove this entity from the entity registry (and so from Home Assistant)."""
+        if self.registry_entry is not None:
+            er.async_get(self.hass).async_remove(self.entity_id)
+        else:
+            await self.async_remove(force_remove=True)
 
     @property
     def available(self) -> bool:

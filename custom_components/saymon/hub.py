@@ -27,6 +27,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 
+from .api._fields import SANITIZED
 from .api.comet import CometClient, Subscription
 from .api.errors import (
     SaymonConnectionError,
@@ -72,8 +73,8 @@ from .model import (
     ModelChanged,
     SaymonModel,
     Snapshot,
+    Source,
     StateChanged,
-    active_only,
     index_by_id,
 )
 from .scope import Scope, subtree_ids
@@ -87,6 +88,14 @@ OBJECT_FIELDS = ("name", "parent_id", "class_id", "state_id", "tags", "last_stat
 TOPICS = (TOPIC_INCIDENTS, TOPIC_INCIDENT_COUNT, TOPIC_STATE_CHANGE, TOPIC_MODEL_CHANGED)
 RESYNC_RETRY_MAX = 300.0
 COUNT_CHECK_DELAY = 5.0
+CLOSED_CHECKPOINT = 5_000
+"""Closed incident ids the model may remember beyond what SAYMON listed at the last snapshot
+before a resync lets it forget those SAYMON has moved to its history."""
+CHECKPOINT_INTERVAL = 60.0
+"""Seconds between two of those memory resyncs at most."""
+SNAPSHOT_SETTLE = 0.25
+"""Seconds after a snapshot arrived during which Comet events still count as possibly older
+than it (SAYMON's way from a change to its Comet event), when events are flowing."""
 SUBSCRIBE_SETTLE = 0.5
 """Seconds between a Comet (re)connect and the resync it triggers."""
 
@@ -145,6 +154,10 @@ class SaymonHub:
         self.last_resync_seconds: float | None = None
         self._resyncing = False
         self._held: list[CometEvent] = []
+        self._count_resynced_for: int | None = None
+        self._last_checkpoint = -CHECKPOINT_INTERVAL
+        self.unverified = 0
+        """Incident events SAYMON did not confirm over REST (fabricated or broken ids)."""
         self._awaiting_states: set[str] = set()
         self._resync_lock = asyncio.Lock()
         self._resync_retry: CALLBACK_TYPE | None = None
@@ -184,6 +197,10 @@ class SaymonHub:
     def signal_entity(self, entity_id: str) -> str:
         """Signal for the state entities of one object or link (its state changed)."""
         return f"{DOMAIN}_{self.entry.entry_id}_entity_{entity_id}"
+
+    def signal_removed(self, entity_id: str) -> str:
+        """Signal for the entities of an object or link that SAYMON deleted."""
+        return f"{DOMAIN}_{self.entry.entry_id}_removed_{entity_id}"
 
     def signal_problem(self, entity_id: str) -> str:
         """Signal for the problem entity of one object (its incidents changed).
@@ -298,7 +315,7 @@ class SaymonHub:
             states=index_by_id(states),
             levels=index_by_id(levels),
             classes=index_by_id(classes),
-            incidents=active_only(index_by_id(incidents)),
+            incidents=index_by_id(incidents),
             history=history,
         )
 
@@ -317,7 +334,16 @@ class SaymonHub:
             return None
 
     async def async_resync(self) -> None:
-        """Re-read everything over REST and fire what the event stream missed."""
+        """Re-read everything over REST and fire what the event stream missed, once, in order.
+
+        Comet events and the REST snapshot are reconciled without timestamps (state-change
+        events carry none): events handed on while the resync runs (those already queued when
+        it started included) are held, and the snapshot leaves the states and incidents they
+        touch to them, since it may be older or newer than they are. Comet delivers in order
+        and never skips while connected, so those events alone bring each such state and
+        incident up to date, each change once and none backwards. The snapshot brings
+        everything else: what was missed while no event could tell.
+        """
         if self._resync_retry is not None:
             self._resync_retry()
             self._resync_retry = None
@@ -326,6 +352,11 @@ class SaymonHub:
             started = time.monotonic()
             try:
                 snapshot = await self._fetch_snapshot()
+                if self._held or self.comet.backlog:
+                    # Events flow: some that SAYMON sent before it read the snapshot may still
+                    # be on their way. Those arriving within the settle time are held too, so
+                    # the snapshot leaves what they touch to them.
+                    await asyncio.sleep(SNAPSHOT_SETTLE)
             except SaymonInvalidCredentialsError:
                 self._on_auth_failed(None)
                 return
@@ -333,7 +364,11 @@ class SaymonHub:
                 self._schedule_resync_retry(err)
                 return
             else:
-                self._apply_changes(self.model.apply_snapshot(snapshot), replayed=True)
+                entities, incidents = _touched(self._held)
+                changes = self.model.apply_snapshot(
+                    snapshot, skip_entities=entities, skip_incidents=incidents
+                )
+                self._apply_changes(changes, replayed=True)
                 for entity_id in self._awaiting_states:  # their state has a name now
                     self._mark(self.signal_entity(entity_id))
                 self._awaiting_states.clear()
@@ -351,6 +386,9 @@ class SaymonHub:
         self._resync_failures_in_row += 1
         delay = min(RESYNC_RETRY_MAX, 2.0 ** min(self._resync_failures_in_row, 9))
         _LOGGER.debug("Resync with SAYMON failed (%s); retrying in %.0f s", err, delay)
+        if self._resync_retry is not None:  # one pending retry at most (the later one)
+            self._resync_retry()
+            self._resync_retry = None
         if not self._shutting_down:
             self._resync_retry = async_call_later(self.hass, delay, self._retry_resync)
 
@@ -411,7 +449,8 @@ class SaymonHub:
                 self._awaiting_states.add(event.entity_id)
                 self._learn_states()
         elif isinstance(event, IncidentEvent):
-            change = self._incident_change(event)
+            self._on_incident(event)
+            return
         elif isinstance(event, IncidentCountEvent):
             model.reported_count = event.count
             self._check_count_soon()
@@ -424,30 +463,77 @@ class SaymonHub:
         if change is not None:
             self._publish(change, replayed=False)
 
-    def _incident_change(self, event: IncidentEvent) -> IncidentChanged | None:
-        if event.incident is None:
-            if event.change is IncidentChange.CLOSED:
-                return self.model.close_incident(event.incident_id)
+    def _on_incident(self, event: IncidentEvent) -> None:
+        """Apply an ``incidents`` event, or read the incident first when it needs confirming.
+
+        An event carrying only the id is read over REST. So is one about an incident the model
+        does not know when the event alone would announce something it cannot vouch for: an
+        object the model does not know, or an incident first seen closed (replayed as opened
+        and closed). SAYMON's answer is applied instead of the event, and an id SAYMON does not
+        know is dropped and counted: a broken or fabricated event never becomes an incident.
+        """
+        model = self.model
+        incident = event.incident
+        known = model.knows_incident(event.incident_id)
+        if event.change is IncidentChange.CLOSED and known:
+            self._publish_all(model.move_to_history(event.incident_id, incident))
+        elif incident is None or (
+            not known
+            and (
+                event.change is IncidentChange.CLOSED
+                or not incident.is_active
+                or self._unknown_entity(incident)
+            )
+        ):
             self._background(self._fetch_incident(event.incident_id), "saymon-incident")
-            return None
-        if event.change is IncidentChange.CLOSED:
-            unseen = self.model.replay_unseen(event.incident)
-            if unseen:  # it opened while no event could tell (e.g. before a resync ran)
-                self._publish(unseen[0], replayed=True)
-                return unseen[1] if len(unseen) > 1 else None
-            return self.model.close_incident(event.incident_id, event.incident)
-        return self.model.apply_incident(event.incident)
+        else:
+            self._publish_all(model.apply_incident(incident))
+
+    def _unknown_entity(self, incident: Incident) -> bool:
+        """Whether an incident names an object (or tracked link) the model does not have."""
+        if incident.entity_type is EntityType.LINK and not self.scope.links:
+            return False  # links are not read at all: nothing to check against
+        return not self.model.knows_entity(incident.entity_type, incident.entity_id)
+
+    def _publish_all(self, changes: Iterable[IncidentChanged]) -> None:
+        for change in changes:
+            self._publish(change, replayed=change.replayed)
+        self._checkpoint_closed_memory()
 
     async def _fetch_incident(self, incident_id: str) -> None:
-        """Read an incident SAYMON announced by id only."""
+        """Read an incident SAYMON announced by id only, or that needs confirming."""
         try:
             incident = await self.rest.incident(incident_id)
+        except SaymonNotFoundError:
+            self.unverified += 1
+            _LOGGER.log(
+                logging.WARNING if self.unverified == 1 else logging.DEBUG,
+                "SAYMON does not know incident %s that an event announced; event dropped",
+                incident_id,
+            )
+            return
         except SaymonError as err:
             _LOGGER.debug("Cannot read SAYMON incident %s: %s", incident_id, err)
             self._resync_later(err)
             return
-        if (change := self.model.apply_incident(incident)) is not None:
-            self._publish(change, replayed=False)
+        self._publish_all(self.model.apply_incident(incident, Source.FETCHED))
+
+    def _checkpoint_closed_memory(self) -> None:
+        """Resync when the memory of closed incidents outgrows what SAYMON can still send.
+
+        SAYMON lists a cleared incident until its incident timeout, then moves it to the
+        history; the model must remember both until a history read shows that no later read
+        can report them as new. A resync is that read, and it re-learns SAYMON's list.
+        """
+        model = self.model
+        if model.closed_memory <= model.listed_cleared + CLOSED_CHECKPOINT:
+            return
+        now = time.monotonic()
+        if now - self._last_checkpoint < CHECKPOINT_INTERVAL or self._resync_retry is not None:
+            return
+        self._last_checkpoint = now
+        _LOGGER.debug("Resyncing to prune %d remembered closed incidents", model.closed_memory)
+        self._background(self.async_resync(), "saymon-resync")
 
     async def _apply_model_event(self, event: ModelChangedEvent) -> None:
         """Bring one created/modified/removed object or link into the model and devices."""
@@ -484,6 +570,7 @@ class SaymonHub:
                     event.entity_type,
                     event.user_id,
                     event.user_login,
+                    change.name if change is not None else None,
                 )
             ]
             if change is not None or event.change is ModelChange.MODIFIED
@@ -506,14 +593,24 @@ class SaymonHub:
         @callback
         def check(_now: Any) -> None:
             self._count_check = None
-            reported = self.model.reported_count
-            if reported is not None and reported != len(self.model.incidents):
-                _LOGGER.debug(
-                    "SAYMON reports %d active incidents, model has %d; resyncing",
-                    reported,
-                    len(self.model.incidents),
-                )
-                self._background(self.async_resync(), "saymon-resync")
+            model = self.model
+            reported = model.reported_count
+            open_now = len(model.incidents)
+            # SAYMON versions differ in what they count: open incidents only, or everything
+            # its list holds (cleared ones too, until they age out). Either agrees.
+            if reported is None or reported in (open_now, open_now + len(model.cleared)):
+                self._count_resynced_for = None
+                return
+            if self._count_resynced_for == reported:
+                return  # a resync did not explain this figure: another would not either
+            self._count_resynced_for = reported
+            _LOGGER.debug(
+                "SAYMON reports %d incidents, model has %d open and %d cleared; resyncing",
+                reported,
+                open_now,
+                len(model.cleared),
+            )
+            self._background(self.async_resync(), "saymon-resync")
 
         self._count_check = async_call_later(self.hass, COUNT_CHECK_DELAY, check)
 
@@ -770,6 +867,9 @@ class SaymonHub:
             for listener in self._incident_listeners:
                 listener(change.kind.value, data, context)
         else:
+            if change.change is ModelChange.REMOVED:
+                # Link entities hang on the server device, which stays: they must go themselves.
+                async_dispatcher_send(self.hass, self.signal_removed(change.entity_id))
             self._fire(
                 EVENT_MODEL_CHANGED,
                 {
@@ -777,7 +877,8 @@ class SaymonHub:
                     "change": change.change.name.lower(),
                     "entity_type": _entity_type_name(change.entity_type),
                     "entity_id": change.entity_id,
-                    "name": self.model.entity_name(change.entity_type, change.entity_id),
+                    "name": change.name
+                    or self.model.entity_name(change.entity_type, change.entity_id),
                     "device_id": self.device_id_of(change.entity_id)
                     if change.entity_type is EntityType.OBJECT
                     else None,
@@ -853,6 +954,8 @@ class SaymonHub:
                 "incident_levels": len(self.model.levels),
                 "classes": len(self.model.classes),
                 "active_incidents": len(self.model.incidents),
+                "cleared_incidents_listed": len(self.model.cleared),
+                "moved_incidents_remembered": len(self.model.moved),
                 "reported_incident_count": self.model.reported_count,
             },
             "scope": {
@@ -870,8 +973,11 @@ class SaymonHub:
             "replayed": self.replayed,
             "resyncs": self.resyncs,
             "resync_failures": self.resync_failures,
+            "unverified_incident_events": self.unverified,
+            "repaired_text_fields": dict(SANITIZED),
             "last_resync_seconds": self.last_resync_seconds,
             "rest_logins": self.rest.logins,
+            "rest_records_skipped": dict(self.rest.rejected),
             "mqtt": self.mirror.diagnostics() if self.mirror is not None else None,
         }
 
@@ -909,3 +1015,15 @@ def _via_device(
 
 def _entity_type_name(entity_type: EntityType) -> str:
     return entity_type.name.lower()
+
+
+def _touched(events: Iterable[CometEvent]) -> tuple[set[str], set[str]]:
+    """Objects/links and incidents that held events will bring up to date themselves."""
+    entities: set[str] = set()
+    incidents: set[str] = set()
+    for event in events:
+        if isinstance(event, StateChangeEvent):
+            entities.add(event.entity_id)
+        elif isinstance(event, IncidentEvent):
+            incidents.add(event.incident_id)
+    return entities, incidents

@@ -1,19 +1,32 @@
 """In-memory picture of one SAYMON server, and the changes applied to it.
 
-Every update — a live Comet event or a REST snapshot taken after a reconnect — goes through
-the same idempotent operations here, each returning the change it made (or ``None`` when the
-model already said so). The hub fires Home Assistant events only for returned changes, which
-is what makes replay after a reconnect exact: what was missed is fired once, marked
-``replayed``, and what had already been seen live is not fired again.
+Every update — a live Comet event, one incident read over REST, or a REST snapshot taken after
+a reconnect — goes through the same idempotent operations here, each returning the changes it
+made (nothing when the model already said so). The hub fires Home Assistant events only for
+returned changes, which is what makes replay after a reconnect exact: what was missed is fired
+once, marked ``replayed``, and what had already been seen live is not fired again.
+
+An incident's life in SAYMON has three stages, and the model follows all of them:
+
+1. *active*: listed by ``GET /incidents``, announced by ``incidents`` events (changeType 1/2);
+2. *cleared*: still listed by ``GET /incidents`` (with ``clearTimestamp`` and level 3) until
+   SAYMON's incident timeout (an hour by default), announced as a modification (changeType 2);
+3. *in the history*: announced by changeType 3, listed by ``GET /incident-history`` only.
+
+Home Assistant sees one ``closed`` at stage 2 (or at 3 when 2 was skipped, e.g. clear-remove).
+To never announce an incident twice the model remembers the ids SAYMON can still send: those it
+lists as cleared (:attr:`SaymonModel.cleared`, bounded by SAYMON's own list) and those moved to
+the history since the last history read (:attr:`SaymonModel.moved`, pruned by every read). No
+count-based eviction: a busy server cannot make the model forget what it must not re-announce.
 
 No Home Assistant imports: this module is pure data and can be tested and benchmarked alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from .api.events import ModelChange
 from .api.models import (
@@ -27,9 +40,6 @@ from .api.models import (
     SaymonState,
 )
 
-CLOSED_MEMORY = 10_000
-"""How many closed incident ids the model remembers to ignore stale events about them."""
-
 
 class IncidentChangeKind(StrEnum):
     """What happened to an incident, as the ``type`` of ``saymon_incident`` events."""
@@ -37,6 +47,21 @@ class IncidentChangeKind(StrEnum):
     OPENED = "opened"
     UPDATED = "updated"
     CLOSED = "closed"
+
+
+class Source(Enum):
+    """Where an incident's form comes from, which decides how far it is trusted.
+
+    ``LIVE``: a Comet event. Comet delivers in order, so a live form is the newest there is
+    (the hub reconciles what was queued around a resync). ``FETCHED``: one incident read over
+    REST because an event carried only its id; the read may predate a later event, so it never
+    reopens what is closed. ``SNAPSHOT``: a resync's list of active incidents; it is the truth
+    for every incident no newer event touched.
+    """
+
+    LIVE = "live"
+    FETCHED = "fetched"
+    SNAPSHOT = "snapshot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +76,30 @@ class StateChanged:
 
 @dataclass(frozen=True, slots=True)
 class IncidentChanged:
-    """An incident was opened, updated or closed; ``incident`` is its latest known form."""
+    """An incident was opened, updated or closed; ``incident`` is its latest known form.
+
+    ``replayed`` marks the opening the model reconstructs for an incident first seen already
+    closed (it happened while no event could tell).
+    """
 
     kind: IncidentChangeKind
     incident: Incident
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ModelChanged:
-    """An object or link was created, modified or removed in SAYMON."""
+    """An object or link was created, modified or removed in SAYMON.
+
+    ``name`` is the name the entity had when it was removed (afterwards the model cannot tell).
+    """
 
     change: ModelChange
     entity_id: str
     entity_type: EntityType
     user_id: str | None = None
     user_login: str | None = None
+    name: str | None = None
 
 
 type Change = StateChanged | IncidentChanged | ModelChanged
@@ -81,13 +115,14 @@ class Snapshot:
     levels: dict[str, IncidentLevel]
     classes: dict[str, SaymonClass]
     incidents: dict[str, Incident]
+    """Everything ``GET /incidents`` lists: active incidents and cleared ones not yet aged out."""
     history: Sequence[Incident] | None = None
     """Recently closed incidents (SAYMON's incident history); ``None`` when not read."""
 
 
 @dataclass(slots=True)
 class SaymonModel:
-    """Objects, links and active incidents of one server, kept current by events."""
+    """Objects, links and incidents of one server, kept current by events."""
 
     objects: dict[str, SaymonObject] = field(default_factory=dict)
     links: dict[str, SaymonLink] = field(default_factory=dict)
@@ -95,17 +130,27 @@ class SaymonModel:
     levels: dict[str, IncidentLevel] = field(default_factory=dict)
     classes: dict[str, SaymonClass] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
+    """Open incidents (stage 1)."""
     entity_states: dict[str, str] = field(default_factory=dict)
     """Current state id of every object and link (kept apart so a state change is one store)."""
+    cleared: dict[str, int] = field(default_factory=dict)
+    """Closed incidents SAYMON still lists as cleared (stage 2), with their clear time."""
+    moved: dict[str, int] = field(default_factory=dict)
+    """Incidents moved to the history (stage 3) that a history read could still report as new:
+    cleared at or after :attr:`history_mark`. Pruned whenever the mark moves on."""
     _by_entity: dict[str, set[str]] = field(default_factory=dict)
     _level_counts: dict[str, int] = field(default_factory=dict)
     reported_count: int | None = None
     """The total SAYMON last announced in ``incident-count`` (a consistency check)."""
-    _closed: dict[str, None] = field(default_factory=dict)
-    """Recently closed incident ids, oldest first (at most :data:`CLOSED_MEMORY`)."""
     history_mark: int | None = None
     """Newest ``clearTimestamp`` (SAYMON's clock) of the incident history already accounted
     for; ``None`` until the history was first read."""
+    clock: int = 0
+    """The newest SAYMON timestamp seen on any incident (ms): SAYMON's clock, as far as known.
+    Stands in for the clear time of an incident closed by an event that carried none."""
+    listed_cleared: int = 0
+    """How many cleared incidents the last snapshot listed (the expected size of
+    :attr:`cleared`; the hub resyncs when the memory outgrows what SAYMON can still send)."""
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> SaymonModel:
@@ -152,6 +197,26 @@ class SaymonModel:
         """Active incidents of one level (kept incrementally: no scan per event)."""
         return self._level_counts.get(level_id, 0)
 
+    def knows_incident(self, incident_id: str) -> bool:
+        """Whether the incident is open, cleared or recently moved to the history here."""
+        return (
+            incident_id in self.incidents
+            or incident_id in self.cleared
+            or (incident_id in self.moved)
+        )
+
+    def knows_entity(self, entity_type: EntityType, entity_id: str | None) -> bool:
+        """Whether an incident's object or link is in the model."""
+        if entity_id is None:
+            return False
+        collection = self.links if entity_type is EntityType.LINK else self.objects
+        return entity_id in collection
+
+    @property
+    def closed_memory(self) -> int:
+        """Closed incident ids remembered (cleared in SAYMON's list, or recently moved)."""
+        return len(self.cleared) + len(self.moved)
+
     def entity_name(self, entity_type: EntityType, entity_id: str | None) -> str | None:
         """Name of an object, or "source → target" of a link."""
         if entity_id is None:
@@ -187,58 +252,108 @@ class SaymonModel:
         return StateChanged(entity_id, entity_type, old, state_id)
 
     def apply_incident(
-        self, incident: Incident, *, authoritative: bool = False
-    ) -> IncidentChanged | None:
-        """Record an incident's latest form: opened, updated, closed, or nothing new.
+        self, incident: Incident, source: Source = Source.LIVE
+    ) -> list[IncidentChanged]:
+        """Record an incident's latest form (stage 1 or 2): opened, updated, closed or nothing.
 
-        A closed incident never opens again in SAYMON (it moved to the history), so an active
-        form of one that was closed here is a stale event (e.g. held during a resync whose
-        snapshot already saw it closed) and is ignored, unless ``authoritative`` (a REST
-        snapshot says it is active: the earlier close was wrong).
+        A cleared form closes an open incident; one the model never saw is replayed as opened
+        and closed (it happened while no event could tell). An active form of a closed
+        incident reopens it only from a live event about a cleared incident (SAYMON's
+        undo-clear) or from a snapshot; SAYMON never brings an incident back from its history.
         """
+        self._observe(incident)
         if not incident.is_active:
-            return self.close_incident(incident.id, incident)
-        if incident.id in self._closed:
-            if not authoritative:
-                return None
-            del self._closed[incident.id]
-        previous = self.incidents.get(incident.id)
+            return self._close(incident, moved=False)
+        incident_id = incident.id
+        if incident_id in self.cleared:
+            if source is Source.FETCHED:
+                return []
+            del self.cleared[incident_id]
+        elif incident_id in self.moved:
+            if source is not Source.SNAPSHOT:
+                return []
+            del self.moved[incident_id]
+        previous = self.incidents.get(incident_id)
         if previous == incident:
-            return None
-        self.incidents[incident.id] = incident
+            return []
+        self.incidents[incident_id] = incident
         self._count(incident, 1)
         if previous is None:
-            if incident.entity_id is not None:
-                self._by_entity.setdefault(incident.entity_id, set()).add(incident.id)
-            return IncidentChanged(IncidentChangeKind.OPENED, incident)
+            self._index(incident)
+            return [IncidentChanged(IncidentChangeKind.OPENED, incident)]
         self._count(previous, -1)
         if previous.entity_id != incident.entity_id:
             self._unindex(previous)
-            if incident.entity_id is not None:
-                self._by_entity.setdefault(incident.entity_id, set()).add(incident.id)
-        return IncidentChanged(IncidentChangeKind.UPDATED, incident)
+            self._index(incident)
+        return [IncidentChanged(IncidentChangeKind.UPDATED, incident)]
 
-    def close_incident(
+    def move_to_history(
         self, incident_id: str, final: Incident | None = None
-    ) -> IncidentChanged | None:
-        """Forget an active incident; ``final`` is its closed form when SAYMON sent one."""
-        self._remember_closed(incident_id)
-        previous = self.incidents.pop(incident_id, None)
-        if previous is None:
-            return None
-        self._unindex(previous)
-        self._count(previous, -1)
-        return IncidentChanged(IncidentChangeKind.CLOSED, final or previous)
+    ) -> list[IncidentChanged]:
+        """SAYMON moved an incident to its history (stage 3; changeType 3).
 
-    def _remember_closed(self, incident_id: str) -> None:
-        self._closed[incident_id] = None
-        if len(self._closed) > CLOSED_MEMORY:
-            del self._closed[next(iter(self._closed))]
+        Closes it when it was still open (SAYMON skipped the cleared stage, e.g. clear-remove),
+        replays it when the model never saw it and ``final`` tells what it was, and otherwise
+        only notes that SAYMON will not list it as cleared any more.
+        """
+        if final is not None:
+            self._observe(final)
+        if incident_id in self.incidents or final is not None:
+            return self._close(final, moved=True, incident_id=incident_id)
+        if incident_id in self.cleared:
+            self.moved[incident_id] = self.cleared.pop(incident_id)
+        return []
+
+    def _close(
+        self, final: Incident | None, *, moved: bool, incident_id: str | None = None
+    ) -> list[IncidentChanged]:
+        """Bring an incident to stage 2 (``moved``: 3); report a close only the first time."""
+        incident_id = final.id if final is not None else incident_id
+        assert incident_id is not None  # noqa: S101 - one of the two is always given
+        previous = self.incidents.pop(incident_id, None)
+        remembered = self.cleared.pop(incident_id, None)
+        if remembered is None:
+            remembered = self.moved.pop(incident_id, None)
+        changes: list[IncidentChanged] = []
+        if previous is not None:
+            self._unindex(previous)
+            self._count(previous, -1)
+            changes.append(IncidentChanged(IncidentChangeKind.CLOSED, final or previous))
+        elif remembered is None and final is not None:
+            changes = self._replay(final)
+        if final is not None and final.clear_timestamp is not None:
+            cleared_at = final.clear_timestamp
+        else:
+            cleared_at = remembered if remembered is not None else self.clock
+        (self.moved if moved else self.cleared)[incident_id] = cleared_at
+        return changes
+
+    def _replay(self, closed: Incident) -> list[IncidentChanged]:
+        """A closed incident the model never saw open: its opening, then its closing."""
+        level = closed.last_level_id if closed.last_level_id != LEVEL_CLEARED else None
+        opened = replace(closed, level_id=level, clear_timestamp=None)
+        return [
+            IncidentChanged(IncidentChangeKind.OPENED, opened, replayed=True),
+            IncidentChanged(IncidentChangeKind.CLOSED, closed),
+        ]
+
+    def _observe(self, incident: Incident) -> None:
+        """Advance :attr:`clock` with the newest timestamp an incident carries."""
+        newest = max(
+            incident.timestamp or 0,
+            incident.clear_timestamp or 0,
+            incident.acknowledgement_timestamp or 0,
+        )
+        self.clock = max(self.clock, newest)
 
     def _count(self, incident: Incident, delta: int) -> None:
         level = incident.level_id
         if level is not None:
             self._level_counts[level] = self._level_counts.get(level, 0) + delta
+
+    def _index(self, incident: Incident) -> None:
+        if incident.entity_id is not None:
+            self._by_entity.setdefault(incident.entity_id, set()).add(incident.id)
 
     def _unindex(self, incident: Incident) -> None:
         if incident.entity_id is None:
@@ -263,10 +378,13 @@ class SaymonModel:
 
     def remove_object(self, object_id: str) -> ModelChanged | None:
         """Forget an object (its incidents close with it in SAYMON; they are dropped here)."""
-        if self.objects.pop(object_id, None) is None:
+        obj = self.objects.get(object_id)
+        if obj is None:
             return None
+        name = obj.name
+        del self.objects[object_id]
         self.entity_states.pop(object_id, None)
-        return ModelChanged(ModelChange.REMOVED, object_id, EntityType.OBJECT)
+        return ModelChanged(ModelChange.REMOVED, object_id, EntityType.OBJECT, name=name)
 
     def upsert_link(self, link: SaymonLink) -> ModelChanged | None:
         """Add or replace a link."""
@@ -282,23 +400,34 @@ class SaymonModel:
 
     def remove_link(self, link_id: str) -> ModelChanged | None:
         """Forget a link."""
+        name = self.entity_name(EntityType.LINK, link_id)
         if self.links.pop(link_id, None) is None:
             return None
         self.entity_states.pop(link_id, None)
-        return ModelChanged(ModelChange.REMOVED, link_id, EntityType.LINK)
+        return ModelChanged(ModelChange.REMOVED, link_id, EntityType.LINK, name=name)
 
     # -- snapshots -------------------------------------------------------------------------
 
-    def apply_snapshot(self, snapshot: Snapshot) -> list[Change]:
+    def apply_snapshot(
+        self,
+        snapshot: Snapshot,
+        *,
+        skip_entities: Collection[str] = (),
+        skip_incidents: Collection[str] = (),
+    ) -> list[Change]:
         """Bring the model to a REST snapshot and return what changed, in a sensible order.
 
         Objects appear first (so later events can name them), then states, then incidents
         (closed before opened, as they would have happened), then removals.
+
+        ``skip_entities`` / ``skip_incidents``: states and incidents that Comet events received
+        after the snapshot was requested will bring up to date. The snapshot may be older or
+        newer than those events; applying it to them as well would show a change twice, or
+        step back in time before the events step forward again.
         """
         self.states = snapshot.states
         self.levels = snapshot.levels
         self.classes = snapshot.classes
-        history = {record.id: record for record in snapshot.history or ()}
         changes: list[Change] = []
         for obj in snapshot.objects.values():
             if (change := self.upsert_object(obj)) is not None:
@@ -307,18 +436,11 @@ class SaymonModel:
             if (change := self.upsert_link(link)) is not None:
                 changes.append(change)
         for entity_id, entity_type, state_id in _states(snapshot):
+            if entity_id in skip_entities:
+                continue
             if (state := self.apply_state(entity_id, state_id, entity_type)) is not None:
                 changes.append(state)
-        changes.extend(self._replay_history(snapshot.history))
-        # An incident in the history is closed for good, even if the (concurrently read)
-        # list of active incidents still had it.
-        active = {key: value for key, value in snapshot.incidents.items() if key not in history}
-        for incident_id in [i for i in self.incidents if i not in active]:
-            if (closed := self.close_incident(incident_id, history.get(incident_id))) is not None:
-                changes.append(closed)
-        for incident in active.values():
-            if (opened := self.apply_incident(incident, authoritative=True)) is not None:
-                changes.append(opened)
+        changes.extend(self._apply_incident_lists(snapshot, skip_incidents))
         changes.extend(
             removed
             for object_id in [o for o in self.objects if o not in snapshot.objects]
@@ -331,44 +453,59 @@ class SaymonModel:
         )
         return changes
 
-    def _replay_history(self, history: Sequence[Incident] | None) -> list[Change]:
-        """Incidents that opened *and* closed while the event stream was down: both, once.
+    def _apply_incident_lists(
+        self, snapshot: Snapshot, skip: Collection[str]
+    ) -> list[IncidentChanged]:
+        """Reconcile the open and cleared incidents with SAYMON's two lists.
+
+        The history wins over the (concurrently read) list of active incidents: an incident in
+        the history is closed for good. Incidents that left both lists moved to the history
+        while no event could tell.
+        """
+        history = {record.id: record for record in snapshot.history or ()}
+        listed = {
+            key: value
+            for key, value in snapshot.incidents.items()
+            if key not in history and key not in skip
+        }
+        changes: list[IncidentChanged] = []
+        # Open here, gone from SAYMON's list: closed (its final form from the history, if any).
+        for incident_id in [i for i in self.incidents if i not in listed and i not in skip]:
+            changes.extend(self.move_to_history(incident_id, history.get(incident_id)))
+        # Cleared here, no longer listed: SAYMON moved them to its history.
+        for incident_id in [i for i in self.cleared if i not in listed and i not in skip]:
+            self.move_to_history(incident_id)
+        changes.extend(self._replay_history(snapshot.history, skip))
+        for incident in sorted(listed.values(), key=lambda item: item.is_active):
+            changes.extend(self.apply_incident(incident, Source.SNAPSHOT))
+        self.listed_cleared = sum(not incident.is_active for incident in listed.values())
+        return changes
+
+    def _replay_history(
+        self, history: Sequence[Incident] | None, skip: Collection[str]
+    ) -> list[IncidentChanged]:
+        """Incidents that opened *and* moved to the history while the stream was down.
 
         The list of active incidents cannot show them; SAYMON's incident history can. The
         first history read only sets :attr:`history_mark`; later ones replay every incident
-        closed since then that the model has never seen (not active here, not closed here).
-        Incidents still active here are left to the snapshot, which closes them.
+        cleared since then that the model does not know. Then :attr:`moved` forgets what no
+        later read can report as new (cleared before the new mark).
         """
         if history is None:
             return []
         newest = max((record.clear_timestamp or 0 for record in history), default=0)
         mark, self.history_mark = self.history_mark, max(self.history_mark or 0, newest)
-        if mark is None:  # the first read: what is in the history now is old news
-            for record in history:
-                self._remember_closed(record.id)
-            return []
-        changes: list[Change] = []
-        for record in sorted(history, key=lambda item: (item.timestamp or 0, item.id)):
-            if (record.clear_timestamp or 0) >= mark:
-                changes.extend(self.replay_unseen(record))
-        return changes
-
-    def replay_unseen(self, closed: Incident) -> list[IncidentChanged]:
-        """A closed incident the model never saw open: its opening, then its closing.
-
-        Nothing when the model knows it (active here: the caller closes it; closed here: an
-        old story). The opening shows the level the incident had (``lastState``).
-        """
-        if closed.id in self.incidents or closed.id in self._closed:
-            return []
-        level = closed.last_level_id if closed.last_level_id != LEVEL_CLEARED else None
         changes: list[IncidentChanged] = []
-        if (
-            opened := self.apply_incident(replace(closed, level_id=level, clear_timestamp=None))
-        ) is not None:
-            changes.append(opened)
-        if (change := self.close_incident(closed.id, closed)) is not None:
-            changes.append(change)
+        new_mark = self.history_mark
+        for record in sorted(history, key=lambda item: (item.timestamp or 0, item.id)):
+            cleared_at = record.clear_timestamp or 0
+            if record.id in skip or self.knows_incident(record.id):
+                continue
+            if mark is not None and cleared_at >= mark:
+                changes.extend(self.move_to_history(record.id, record))
+            elif cleared_at >= new_mark:  # old news now, but the next read lists it again
+                self.moved[record.id] = cleared_at
+        self.moved = {key: when for key, when in self.moved.items() if when >= new_mark}
         return changes
 
 
@@ -391,8 +528,3 @@ def index_by_id[T: (SaymonObject, SaymonLink, SaymonState, IncidentLevel, Saymon
 ) -> dict[str, T]:
     """Key records by their SAYMON id (the last one wins on duplicates)."""
     return {item.id: item for item in items}
-
-
-def active_only(incidents: Mapping[str, Incident]) -> dict[str, Incident]:
-    """Keep the incidents that are still open (SAYMON lists cleared ones until they age out)."""
-    return {key: value for key, value in incidents.items() if value.is_active}

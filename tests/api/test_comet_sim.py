@@ -87,10 +87,21 @@ async def test_every_event_type(
     await simulator.set_state(object_id, STATE_WORKING)
     await wait_for(
         lambda: any(
+            isinstance(e, IncidentEvent)
+            and e.change is IncidentChange.MODIFIED
+            and e.incident is not None
+            and not e.incident.is_active
+            for e in recorder.events
+        ),
+        what="incident cleared",
+    )
+    await simulator.expire_incidents(all_cleared=True)
+    await wait_for(
+        lambda: any(
             isinstance(e, IncidentEvent) and e.change is IncidentChange.CLOSED
             for e in recorder.events
         ),
-        what="incident closed",
+        what="incident moved to the history",
     )
 
     parent = simulator.model.root_id

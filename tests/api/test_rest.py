@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import contextlib
+import dataclasses
+import logging
 import socket
 
 import aiohttp
@@ -147,8 +150,13 @@ async def test_incident_actions(rest: SaymonRestClient, simulator: SaymonSimulat
     await rest.unacknowledge_incident(incident.id)
     assert (await rest.incident(incident.id)).acknowledged_by is None
     await rest.clear_incident(incident.id)
-    assert incident.id not in {i.id for i in await rest.incidents()}
+    # Cleared: still listed (with its clear time) until SAYMON's incident timeout.
+    listed = {i.id: i for i in await rest.incidents()}
+    assert not listed[incident.id].is_active
     assert not (await rest.incident(incident.id)).is_active
+    await simulator.expire_incidents(all_cleared=True)
+    assert incident.id not in {i.id for i in await rest.incidents()}
+    assert incident.id in {i.id for i in await rest.incident_history()}
 
 
 async def test_not_found(rest: SaymonRestClient) -> None:
@@ -246,7 +254,25 @@ async def test_garbage_answer_is_a_protocol_error(
 
 def test_wrong_shape_is_a_protocol_error() -> None:
     with pytest.raises(SaymonProtocolError, match="expected a list"):
-        _parse_list({"id": 1}, SaymonState.from_json, "states")
+        _parse_list({"id": 1}, SaymonState.from_json, "states", Counter())
+
+
+async def test_one_broken_record_is_skipped_and_counted(
+    rest: SaymonRestClient, simulator: SaymonSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 20: an id with control characters (or a lone surrogate) is not an id; the record is
+    # skipped, counted and logged once, and the rest of the list is read as usual.
+    model = simulator.model
+    good = next(iter(model.objects.values()))
+    for bad_id in ("ctrl\x01id", "surrogate\ud800id"):
+        model.objects[bad_id] = dataclasses.replace(good, id=bad_id, child_ids=[])
+    objects = await rest.objects()
+    assert {o.id for o in objects} == set(model.objects) - {"ctrl\x01id", "surrogate\ud800id"}
+    assert rest.rejected == {"objects": 2}
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(":")[0] for r in warnings] == [
+        "Skipped a SAYMON objects record that cannot be read"
+    ]
 
 
 async def test_timeout(http: aiohttp.ClientSession, simulator: SaymonSimulator) -> None:

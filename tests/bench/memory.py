@@ -18,7 +18,7 @@ import aiohttp
 
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
 from custom_components.saymon.hub import OBJECT_FIELDS
-from custom_components.saymon.model import SaymonModel, Snapshot, active_only, index_by_id
+from custom_components.saymon.model import SaymonModel, Snapshot, index_by_id
 from tests.simulator import SaymonSimulator
 
 from .report import Figure
@@ -35,7 +35,7 @@ async def _snapshot(rest: SaymonRestClient) -> Snapshot:
         states=index_by_id(await rest.states()),
         levels=index_by_id(await rest.incident_levels()),
         classes=index_by_id(await rest.classes()),
-        incidents=active_only(index_by_id(await rest.incidents())),
+        incidents=index_by_id(await rest.incidents()),
     )
 
 

@@ -65,11 +65,15 @@ class SimIncidentLog:
             if event.name != EVENT_INCIDENTS:
                 continue
             change = event.payload["changeType"]
-            incident_id = str(event.payload["payload"]["id"])
+            payload = event.payload["payload"]
+            incident_id = str(payload["id"])
+            # Closed when cleared (a modification with clearTimestamp, listed until SAYMON's
+            # incident timeout) or, without that stage, when moved to the history.
+            cleared = change == _CLOSED or payload.get("clearTimestamp") is not None
             if change == _OPENED:
                 self.opened[incident_id] = now
-            elif change == _CLOSED:
-                self.closed[incident_id] = now
+            elif cleared:
+                self.closed.setdefault(incident_id, now)
             else:
                 self.modified += 1
         inner: Callable[[Sequence[Any]], Awaitable[None]] | None = self._inner

@@ -8,6 +8,7 @@ unicode digits, control characters and deep nesting.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 import json
@@ -256,8 +257,8 @@ def test_rest_record_parsers() -> None:
         parse, strategy = REST_RECORDS[kind]
         value = data.draw(strategy)
         tally.run(lambda: parse(value))
-        tally.run(lambda: _parse_list([value, value], parse, kind))
-        tally.run(lambda: _parse_list(value, parse, kind))
+        tally.run(lambda: _parse_list([value, value], parse, kind, Counter()))
+        tally.run(lambda: _parse_list(value, parse, kind, Counter()))
 
     check()
     for parse, _ in REST_RECORDS.values():

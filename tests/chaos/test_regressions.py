@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+import dataclasses
 import logging
 import time
+from typing import Any
 
 import aiohttp
 from homeassistant.core import Event, HomeAssistant, callback
@@ -23,13 +25,13 @@ from custom_components.saymon.api.rest import (
 from custom_components.saymon.api.url import comet_endpoint
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.model import (
-    CLOSED_MEMORY,
     IncidentChanged,
     IncidentChangeKind,
     SaymonModel,
     Snapshot,
 )
 from tests.simulator import SaymonSimulator
+from tests.simulator.entities import Incident as SimIncident
 from tests.util import Recorder, wait_for
 
 from .conftest import MakeRig
@@ -87,8 +89,8 @@ def test_a_stale_event_never_reopens_a_closed_incident() -> None:
     # snapshot that already saw the incident closed, and reopened it (opened/closed twice).
     model = SaymonModel.from_snapshot(snapshot([incident("a")]))
     assert kinds(model.apply_snapshot(snapshot([]))) == [(CLOSED, "a")]
-    assert model.apply_incident(incident("a", "2")) is None  # the held "modified"
-    assert model.close_incident("a") is None  # the held "closed"
+    assert model.apply_incident(incident("a", "2")) == []  # a late "modified"
+    assert model.move_to_history("a") == []  # a late "moved to the history"
     assert model.incidents == {}
     assert model.level_count("1") == model.level_count("2") == 0
 
@@ -125,12 +127,25 @@ def test_the_history_wins_over_a_stale_list_of_active_incidents() -> None:
     assert model.incidents == {}
 
 
-def test_the_memory_of_closed_incidents_is_bounded() -> None:
-    model = SaymonModel()
-    for number in range(CLOSED_MEMORY + 10):
-        model.close_incident(f"i{number}")
-    assert model.apply_incident(incident("i0")) is not None  # forgotten: the oldest went
-    assert model.apply_incident(incident(f"i{CLOSED_MEMORY + 9}")) is None
+def test_the_memory_of_closed_incidents_is_bounded_by_what_saymon_can_still_send() -> None:
+    # Issue 20: a count-bounded memory (10,000 ids) re-announced every incident of a storm that
+    # cleared more: each got a second "opened" + "closed" when SAYMON moved it to the history.
+    count = 12_000
+    storm = [incident(f"i{n}", cleared=None) for n in range(count)]
+    model = SaymonModel.from_snapshot(snapshot(storm))
+    cleared = [incident(f"i{n}", "3", cleared=2_000 + n, last="1") for n in range(count)]
+    for form in cleared:  # cleared: a modification each, the incident stays listed
+        assert kinds(model.apply_incident(form)) == [(CLOSED, form.id)]
+    assert len(model.cleared) == count
+    for form in cleared:  # the incident timeout moves them to the history: nothing new
+        assert model.move_to_history(form.id, form) == []
+    # A resync during or after the storm: nothing is listed any more, all are in the history.
+    assert kinds(model.apply_snapshot(snapshot([], list(reversed(cleared))))) == []
+    assert model.incidents == {}
+    # Memory is what a later history read could still report as new, nothing more.
+    assert model.history_mark == 2_000 + count - 1
+    assert model.closed_memory == 1
+    assert kinds(model.apply_snapshot(snapshot([], list(reversed(cleared))))) == []
 
 
 # -- the Comet client ----------------------------------------------------------------------------
@@ -211,18 +226,19 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
     hass: HomeAssistant, make_rig: MakeRig
 ) -> None:
     # Found by the 500s-during-resync fault: an incident opened while Comet was away and closed
-    # after the reconnect (before a resync could read it) was reported neither way.
+    # after the reconnect (before a resync could read it) was reported neither way. Issue 20:
+    # such an event is confirmed over REST first, so a fabricated one never becomes an incident.
     rig = await make_rig(objects=10)
     hub = await rig.start()
-    fired: list[tuple[str, bool]] = []
+    fired: list[tuple[str, str, bool]] = []
 
     @callback
     def record(event: Event) -> None:
-        fired.append((event.data["type"], event.data["replayed"]))
+        fired.append((event.data["type"], event.data["incident_id"], event.data["replayed"]))
 
     hass.bus.async_listen(EVENT_INCIDENT, record)
     object_id = next(iter(rig.sim.model.objects))
-    closed = {
+    closed: dict[str, Any] = {
         "id": "66aa00bb11cc22dd33ee44ff",
         "entityId": object_id,
         "entityType": 1,
@@ -232,16 +248,35 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
         "timestamp": 1_000,
         "clearTimestamp": 2_000,
     }
+    # SAYMON knows this one (it is in its history); the other is fabricated.
+    book = rig.sim.model.incidents
+    book.history[closed["id"]] = SimIncident(
+        id=closed["id"],
+        entity_id=object_id,
+        entity_type=1,
+        state=3,
+        last_state=1,
+        text="Alarm",
+        timestamp=1_000,
+        reason_code=12,
+        clear_timestamp=2_000,
+    )
+    fabricated: dict[str, Any] = {**closed, "id": "55aa00bb11cc22dd33ee44ff"}
+    await rig.sim.send_raw("incidents", {"changeType": 3, "payload": fabricated})
     await rig.sim.send_raw("incidents", {"changeType": 3, "payload": closed})
     await wait_for(lambda: len(fired) >= 2, what="both events")
-    assert fired == [("opened", True), ("closed", False)]
+    assert fired == [("opened", closed["id"], True), ("closed", closed["id"], False)]
     await rig.sim.send_raw("incidents", {"changeType": 3, "payload": closed})  # once only
     await rig.sim.send_raw("incidents", {"changeType": 2, "payload": {**closed, "state": 1}})
-    marker = {**closed, "id": "77aa00bb11cc22dd33ee44ff"}  # events arrive in order
+    marker: dict[str, Any] = {**closed, "id": "77aa00bb11cc22dd33ee44ff"}  # in order
+    book.history[marker["id"]] = dataclasses.replace(book.history[closed["id"]], id=marker["id"])
     await rig.sim.send_raw("incidents", {"changeType": 3, "payload": marker})
     await wait_for(lambda: len(fired) >= 4, what="the marker's events")
-    assert fired == [("opened", True), ("closed", False)] * 2
+    assert [kind for kind, _, _ in fired] == ["opened", "closed"] * 2
     assert "66aa00bb11cc22dd33ee44ff" not in hub.model.incidents
+    assert not hub.model.knows_incident(fabricated["id"])
+    assert hub.unverified == 1
+    assert hub.diagnostics()["unverified_incident_events"] == 1
 
 
 # -- the parsers -------------------------------------------------------------------------------

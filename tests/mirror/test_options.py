@@ -93,7 +93,7 @@ async def open_mqtt_step(hass: HomeAssistant, entry_id: str) -> str:
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "mqtt"
     # The base topic's help shows a real topic (no tag-like "<server>" in the text).
-    topic = result["description_placeholders"]["example_topic"]
+    topic = (result["description_placeholders"] or {})["example_topic"]
     assert re.fullmatch(r"saymon/127\.0\.0\.1:\d+/status", topic), topic
     flow_id: str = result["flow_id"]
     return flow_id

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--certfile", type=Path, help="PEM certificate (implies TLS)")
     parser.add_argument("--keyfile", type=Path, help="PEM key for --certfile")
     parser.add_argument("--quiet", action="store_true", help="do not log tick changes")
+    parser.add_argument(
+        "--incident-timeout",
+        type=float,
+        default=60.0,
+        help="seconds cleared incidents stay listed before the history (SAYMON: 3600)",
+    )
     return parser
 
 
@@ -71,6 +77,7 @@ async def _serve(args: argparse.Namespace, certs: CertFiles | None) -> None:
         ssl_context=context,
         session_ttl=args.session_ttl,
         tick=args.tick,
+        incident_timeout=args.incident_timeout,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

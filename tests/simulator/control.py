@@ -23,6 +23,7 @@ _LOOPBACK: Final = frozenset({"127.0.0.1", "::1"})
 _FAULT_KEYS: Final = frozenset(
     {
         "rest_delay",
+        "rest_delay_after",
         "fail_next",
         "fail_all",
         "garbage_paths",
@@ -208,6 +209,14 @@ def control_routes(sim: SaymonSimulator) -> list[web.RouteDef]:
         )
         return ok(sent=sent)
 
+    async def expire_incidents(request: web.Request) -> web.Response:
+        everything = (await body(request)).get("all", bool, False)
+        return ok(moved=await sim.expire_incidents(all_cleared=everything))
+
+    async def count_cleared(request: web.Request) -> web.Response:
+        sim.set_count_cleared((await body(request)).get("enabled", bool))
+        return ok()
+
     p = CONTROL_PREFIX
     post: list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]] = [
         ("counters/reset", reset_counters),
@@ -230,6 +239,8 @@ def control_routes(sim: SaymonSimulator) -> list[web.RouteDef]:
         ("token/revoke", revoke_token),
         ("token/new", new_token),
         ("raw", send_raw),
+        ("incidents/expire", expire_incidents),
+        ("incidents/count-cleared", count_cleared),
     ]
     return [
         web.get(f"{p}/info", info),

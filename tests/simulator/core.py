@@ -59,8 +59,18 @@ class SimulatorCore:
         await self.publish(self.model.unacknowledge(incident_id))
 
     async def clear(self, incident_id: str) -> None:
-        """Clear an incident (moves it to history)."""
+        """Clear an incident (it moves to the history after the incident timeout)."""
         await self.publish(self.model.clear(incident_id))
+
+    async def clear_remove(self, incident_id: str) -> None:
+        """Clear an incident and move it to the history at once."""
+        await self.publish(self.model.clear_remove(incident_id))
+
+    async def expire_incidents(self) -> int:
+        """Move cleared incidents past the incident timeout to the history; returns how many."""
+        events = self.model.expire_incidents()
+        await self.publish(events)
+        return sum(event.name == "incidents" for event in events)
 
     async def create_object(
         self, name: str, parent_id: str, class_id: str, user: User | None = None

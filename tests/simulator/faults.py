@@ -23,6 +23,9 @@ class Faults:
     """Everything a test can break on purpose; `reset()` restores a healthy server."""
 
     rest_delay: float = 0.0
+    """Seconds every REST call waits before the server reads its answer."""
+    rest_delay_after: float = 0.0
+    """Seconds every REST call waits after reading its answer, before sending it."""
     fail_next: int = 0
     fail_all: bool = False
     garbage_paths: set[str] = field(default_factory=set)
@@ -33,6 +36,7 @@ class Faults:
     def reset(self) -> None:
         """Back to defaults."""
         self.rest_delay = 0.0
+        self.rest_delay_after = 0.0
         self.fail_next = 0
         self.fail_all = False
         self.garbage_paths.clear()
@@ -53,6 +57,7 @@ class Faults:
         """Return the current knob values (GET /control/faults)."""
         return {
             "rest_delay": self.rest_delay,
+            "rest_delay_after": self.rest_delay_after,
             "fail_next": self.fail_next,
             "fail_all": self.fail_all,
             "garbage_paths": sorted(self.garbage_paths),

@@ -35,7 +35,7 @@ from .entities import SimLink, SimObject
 from .errors import InvalidRequestError, NotFoundError
 from .events import EVENT_MODEL_CHANGED, EVENT_STAT, EVENT_STATE_CHANGE, Event
 from .generate import IdFactory, generate_world
-from .incidents import EntityKey, IncidentBook
+from .incidents import DEFAULT_INCIDENT_TIMEOUT_MS, EntityKey, IncidentBook
 
 # Weighted pool for random changes: mostly back to Working, so storms do not end all red.
 _RANDOM_STATES = (
@@ -82,9 +82,17 @@ class SimulatorModel:
     """All SAYMON data the simulator serves, deterministic for a seed (timestamps aside)."""
 
     def __init__(
-        self, *, objects: int = 40, seed: int = 1, clock: Callable[[], int] | None = None
+        self,
+        *,
+        objects: int = 40,
+        seed: int = 1,
+        clock: Callable[[], int] | None = None,
+        incident_timeout_ms: int = DEFAULT_INCIDENT_TIMEOUT_MS,
     ) -> None:
-        """Generate `objects` objects from `seed`; `clock` returns ms (fix it for exact tests)."""
+        """Generate `objects` objects from `seed`; `clock` returns ms (fix it for exact tests).
+
+        `incident_timeout_ms`: how long cleared incidents stay listed (0: to history at once).
+        """
         self.seed = seed
         self.clock = clock or now_ms
         self._rng = random.Random(seed)
@@ -97,7 +105,7 @@ class SimulatorModel:
         self.objects: dict[str, SimObject] = world.objects
         self.links: dict[str, SimLink] = world.links
         self.tags: dict[str, str] = world.tags
-        self.incidents = IncidentBook(self._new_id)
+        self.incidents = IncidentBook(self._new_id, incident_timeout_ms)
         self.last_stat: dict[EntityKey, dict[str, Any]] = {}
         self._object_ids: list[str] | None = None
         for obj in self.objects.values():
@@ -228,8 +236,16 @@ class SimulatorModel:
         return self.incidents.unacknowledge(incident_id)
 
     def clear(self, incident_id: str) -> list[Event]:
-        """Clear an incident and move it to history."""
+        """Clear an incident (it moves to the history after the incident timeout)."""
         return self.incidents.clear(incident_id, self.clock())
+
+    def clear_remove(self, incident_id: str) -> list[Event]:
+        """Clear an incident and move it to the history at once."""
+        return self.incidents.clear_remove(incident_id, self.clock())
+
+    def expire_incidents(self) -> list[Event]:
+        """Move cleared incidents past the incident timeout to the history."""
+        return self.incidents.expire(self.clock())
 
     # --- tree changes --------------------------------------------------------------------
 

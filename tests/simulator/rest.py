@@ -268,6 +268,13 @@ async def clear(request: web.Request) -> web.Response:
     return _empty()
 
 
+async def clear_remove(request: web.Request) -> web.Response:
+    """POST /incidents/:id/clear-remove (straight to the history)."""
+    require(authenticate(request), MANAGE_INCIDENTS)
+    await core_of(request).clear_remove(request.match_info["id"])
+    return _empty()
+
+
 def rest_routes() -> list[web.RouteDef]:
     """All /node/api routes."""
     p = REST_PREFIX
@@ -293,4 +300,5 @@ def rest_routes() -> list[web.RouteDef]:
         web.post(f"{p}/incidents/{{id}}/acknowledge", acknowledge),
         web.post(f"{p}/incidents/{{id}}/unacknowledge", unacknowledge),
         web.post(f"{p}/incidents/{{id}}/clear", clear),
+        web.post(f"{p}/incidents/{{id}}/clear-remove", clear_remove),
     ]

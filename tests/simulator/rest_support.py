@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 from typing import Any, Final
 
 from aiohttp import web
@@ -47,8 +48,16 @@ class ApiError(Exception):
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    """JSON response (orjson, so a 10,000-object listing stays fast)."""
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+    """JSON response (orjson, so a 10,000-object listing stays fast).
+
+    Text that is not valid Unicode (a lone surrogate a hostile test planted) goes out the way
+    a JavaScript server writes it, as an escape, through the standard library.
+    """
+    try:
+        body = orjson.dumps(data)
+    except TypeError:
+        body = json.dumps(data).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def core_of(request: web.Request) -> SimulatorCore:
@@ -158,7 +167,7 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path in core.faults.garbage_paths:
         return web.Response(text=GARBAGE_BODY, content_type="application/json")
     try:
-        return await handler(request)
+        response = await handler(request)
     except ApiError as err:
         return err.response()
     except NotFoundError as err:
@@ -170,3 +179,8 @@ async def rest_middleware(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPMethodNotAllowed:
         message = f"{request.method} is not allowed"
         return ApiError(405, "MethodNotAllowed", message).response()
+    if core.faults.rest_delay_after > 0:
+        # The answer was read from the model already: by the time it arrives, Comet may have
+        # announced newer changes (a SAYMON under load answers with a picture already old).
+        await asyncio.sleep(core.faults.rest_delay_after)
+    return response

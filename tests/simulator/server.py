@@ -23,6 +23,7 @@ from .control import CONTROL_PREFIX, control_middleware, control_routes
 from .core import SimulatorCore
 from .errors import InvalidRequestError
 from .faults import REST_PREFIX, Counters, Faults, IncidentCountShape, api_path
+from .incidents import DEFAULT_INCIDENT_TIMEOUT_MS
 from .listener import Listener
 from .model import SimulatorModel
 from .rest import rest_routes
@@ -33,6 +34,7 @@ DEFAULT_LOGIN = "admin"
 DEFAULT_PASSWORD = "secret"
 _KNOB_TYPES: dict[str, type[Any] | tuple[type[Any], ...]] = {
     "rest_delay": (int, float),
+    "rest_delay_after": (int, float),
     "fail_next": int,
     "fail_all": bool,
     "garbage_paths": list,
@@ -65,9 +67,19 @@ class SaymonSimulator:
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
         clock: Callable[[], int] | None = None,
+        incident_timeout: float = DEFAULT_INCIDENT_TIMEOUT_MS / 1000,
     ) -> None:
-        """Build the model now; nothing listens until `start()`. Ports 0 = pick free ports."""
-        self.model = SimulatorModel(objects=objects, seed=seed, clock=clock)
+        """Build the model now; nothing listens until `start()`. Ports 0 = pick free ports.
+
+        `incident_timeout`: seconds a cleared incident stays in GET /incidents before SAYMON
+        moves it to the history (changeType 3); 0 moves it at once.
+        """
+        self.model = SimulatorModel(
+            objects=objects,
+            seed=seed,
+            clock=clock,
+            incident_timeout_ms=round(incident_timeout * 1000),
+        )
         self.accounts = Accounts(
             login=login, password=password, api_token=api_token, seed=seed, session_ttl=session_ttl
         )
@@ -85,6 +97,7 @@ class SaymonSimulator:
         self._tick = tick
         self._background: set[asyncio.Task[Any]] = set()
         self._tick_task: asyncio.Task[None] | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -108,11 +121,17 @@ class SaymonSimulator:
         await self.start_comet()
         if self._tick and self._tick_task is None:
             self._tick_task = asyncio.create_task(tick_forever(self.core, self._rng, self._tick))
+        if self._expiry_task is None and self.model.incidents.timeout_ms > 0:
+            self._expiry_task = asyncio.create_task(self._expire_forever())
 
     async def stop(self) -> None:
         """Stop everything and cancel all background work (no task is left behind)."""
-        tasks = [task for task in (self._tick_task, *self._background) if task is not None]
-        self._tick_task = None
+        tasks = [
+            task
+            for task in (self._tick_task, self._expiry_task, *self._background)
+            if task is not None
+        ]
+        self._tick_task = self._expiry_task = None
         current = asyncio.current_task()
         for task in tasks:
             if task is not current:
@@ -131,6 +150,13 @@ class SaymonSimulator:
         app.add_routes(control_routes(self))
         app.add_routes(web_routes())
         await self._rest.start(app)
+
+    async def _expire_forever(self) -> None:
+        """SAYMON's incident timeout: move aged cleared incidents to the history."""
+        interval = min(1.0, self.model.incidents.timeout_ms / 4000)
+        while True:
+            await asyncio.sleep(interval)
+            await self.core.expire_incidents()
 
     async def add_rest_address(self) -> str:
         """Serve REST on one more port too (the same server at a second address); its URL."""
@@ -267,6 +293,32 @@ class SaymonSimulator:
     async def set_link_state(self, link_id: str, state_id: int) -> dict[str, Any]:
         """Set a link's state (events with type/entityType 2)."""
         return await self.core.set_link_state(link_id, state_id)
+
+    async def clear_incident(self, incident_id: str) -> None:
+        """Clear an incident (changeType 2; listed until the incident timeout)."""
+        await self.core.clear(incident_id)
+
+    async def clear_remove_incident(self, incident_id: str) -> None:
+        """Clear an incident and move it to the history at once (changeType 3)."""
+        await self.core.clear_remove(incident_id)
+
+    async def expire_incidents(self, *, all_cleared: bool = False) -> int:
+        """Run SAYMON's incident timeout now (``all_cleared``: as if it had passed for all).
+
+        Returns how many cleared incidents moved to the history.
+        """
+        book = self.model.incidents
+        if all_cleared:
+            saved, book.timeout_ms = book.timeout_ms, -(2**62)
+            try:
+                return await self.core.expire_incidents()
+            finally:
+                book.timeout_ms = saved
+        return await self.core.expire_incidents()
+
+    def set_count_cleared(self, enabled: bool) -> None:
+        """Whether `incident-count` counts cleared incidents still listed."""
+        self.model.incidents.count_cleared = enabled
 
     def add_state(
         self, state_id: int, name: str, priority: int = 0, color: str = "#1189d2"

@@ -23,7 +23,6 @@ from custom_components.saymon.model import (
     SaymonModel,
     Snapshot,
     StateChanged,
-    active_only,
     index_by_id,
 )
 from custom_components.saymon.scope import (
@@ -74,7 +73,7 @@ def snapshot(
             ]
         ),
         classes=index_by_id([SaymonClass("10", "Root")]),
-        incidents=active_only(index_by_id(incidents)),
+        incidents=index_by_id(incidents),
     )
 
 
@@ -93,26 +92,29 @@ def test_state_changes_are_idempotent() -> None:
 def test_incident_lifecycle_and_counts() -> None:
     model = SaymonModel.from_snapshot(snapshot([obj("a"), obj("b")]))
     first = incident("i1", "a")
-    assert model.apply_incident(first) == IncidentChanged(IncidentChangeKind.OPENED, first)
-    assert model.apply_incident(first) is None
-    assert model.apply_incident(dataclasses.replace(first, owner_name="A")) is None  # not a change
+    assert model.apply_incident(first) == [IncidentChanged(IncidentChangeKind.OPENED, first)]
+    assert model.apply_incident(first) == []
+    assert model.apply_incident(dataclasses.replace(first, owner_name="A")) == []  # no change
     assert model.level_counts() == {"1": 1, "2": 0, "3": 0}
     warning = dataclasses.replace(first, level_id="2")
-    assert model.apply_incident(warning) == IncidentChanged(IncidentChangeKind.UPDATED, warning)
+    assert model.apply_incident(warning) == [IncidentChanged(IncidentChangeKind.UPDATED, warning)]
     assert model.level_count("1") == 0
     assert model.level_count("2") == 1
     moved = dataclasses.replace(warning, entity_id="b")
-    assert model.apply_incident(moved) is not None
+    assert model.apply_incident(moved) != []
     assert not model.has_incident("a")
     assert model.incidents_of("b") == [moved]
     cleared = dataclasses.replace(moved, level_id="3", clear_timestamp=5)
-    assert model.apply_incident(cleared) == IncidentChanged(IncidentChangeKind.CLOSED, cleared)
-    assert model.close_incident("i1") is None
+    assert model.apply_incident(cleared) == [IncidentChanged(IncidentChangeKind.CLOSED, cleared)]
+    assert model.cleared == {"i1": 5}
+    assert model.move_to_history("i1") == []  # SAYMON's incident timeout: nothing new
+    assert model.cleared == {}
+    assert model.moved == {"i1": 5}
     assert model.level_counts() == {"1": 0, "2": 0, "3": 0}
     assert not model.has_incident("b")
     orphan = Incident(id="o", entity_id=None, entity_type=EntityType.OBJECT, level_id=None)
-    assert model.apply_incident(orphan) is not None
-    assert model.close_incident("o") is not None
+    assert model.apply_incident(orphan) != []
+    assert model.move_to_history("o") != []  # clear-remove: straight to the history
     assert model.level_name("2") == "Warning"
     assert model.level_name("9") == "9"
     assert model.level_name(None) is None
@@ -130,12 +132,20 @@ def test_snapshot_diff_reports_only_what_changed() -> None:
             [incident("i1", "b"), incident("i3", "a"), incident("i4", "b", clear_timestamp=1)],
         )
     )
+    replayed = incident("i4", "b", clear_timestamp=1)
     assert changes == [
         ModelChanged(ModelChange.CREATED, "d", EntityType.OBJECT),
         StateChanged("a", EntityType.OBJECT, "3", "5"),
         IncidentChanged(IncidentChangeKind.CLOSED, incident("i2", "c")),
+        # Listed as cleared, never seen: it opened and cleared while no event could tell.
+        IncidentChanged(
+            IncidentChangeKind.OPENED,
+            dataclasses.replace(replayed, clear_timestamp=None, level_id=None),
+            replayed=True,
+        ),
+        IncidentChanged(IncidentChangeKind.CLOSED, replayed),
         IncidentChanged(IncidentChangeKind.OPENED, incident("i3", "a")),
-        ModelChanged(ModelChange.REMOVED, "c", EntityType.OBJECT),
+        ModelChanged(ModelChange.REMOVED, "c", EntityType.OBJECT, name="Nc"),
     ]
     assert (
         model.apply_snapshot(
@@ -154,7 +164,9 @@ def test_object_and_link_upserts() -> None:
     assert model.upsert_object(dataclasses.replace(obj("a"), name="Renamed")) == ModelChanged(
         ModelChange.MODIFIED, "a", EntityType.OBJECT
     )
-    assert model.remove_object("a") == ModelChanged(ModelChange.REMOVED, "a", EntityType.OBJECT)
+    assert model.remove_object("a") == ModelChanged(
+        ModelChange.REMOVED, "a", EntityType.OBJECT, name="Renamed"
+    )
     assert model.remove_object("a") is None
     link = SaymonLink(id="l", source="a", target="b", state_id="3", source_name="A")
     assert model.upsert_link(link) == ModelChanged(ModelChange.CREATED, "l", EntityType.LINK)
@@ -170,9 +182,10 @@ def test_object_and_link_upserts() -> None:
     assert model.remove_link("l") is None
     changes = model.apply_snapshot(snapshot([obj("x")], links=[link]))
     assert ModelChanged(ModelChange.CREATED, "l", EntityType.LINK) in changes
-    assert ModelChanged(ModelChange.REMOVED, "l", EntityType.LINK) in model.apply_snapshot(
-        snapshot([obj("x")])
-    )
+    # A removed link is named as it was: the model cannot tell afterwards.
+    assert ModelChanged(
+        ModelChange.REMOVED, "l", EntityType.LINK, name="A → b"
+    ) in model.apply_snapshot(snapshot([obj("x")]))
 
 
 def test_scope_selection() -> None:

@@ -9,14 +9,69 @@ instead of crashing a whole snapshot or event stream.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 import contextlib
 import json
+import logging
 from typing import Any, Final
 
 from .errors import SaymonProtocolError
 
+_LOGGER = logging.getLogger(__name__)
+
 JSONObject = Mapping[str, Any]
+
+MAX_ID_LENGTH: Final = 128
+"""Longest id accepted (SAYMON's are 24-character object ids or small numbers)."""
+MAX_NAME_LENGTH: Final = 255
+"""Names (objects, states, levels, classes) are cut here: Home Assistant refuses longer
+states, and a device or entity name that long is unreadable anyway."""
+MAX_TEXT_LENGTH: Final = 4096
+"""Incident texts and other free text are cut here (attributes of Home Assistant states and
+events must stay small)."""
+
+SANITIZED: Counter[str] = Counter()
+"""Text fields repaired at this boundary, by what was wrong (process-wide, for diagnostics):
+``"surrogate"`` (not valid Unicode: JSON encoders, Home Assistant's included, refuse it),
+``"truncated"`` (beyond its length limit)."""
+
+
+def _sanitized(reason: str) -> None:
+    SANITIZED[reason] += 1
+    if SANITIZED[reason] == 1:
+        _LOGGER.warning(
+            "SAYMON sent text that had to be repaired (%s); later cases are counted in the "
+            "diagnostics",
+            "invalid Unicode" if reason == "surrogate" else "too long",
+        )
+
+
+def clean_text(value: str, limit: int = MAX_TEXT_LENGTH) -> str:
+    r"""Text that every JSON encoder accepts: lone surrogates replaced, cut at ``limit``.
+
+    JSON escapes such as ``"\ud800"`` decode to lone surrogates, which are not Unicode text: Home
+    Assistant's state API, its event bus and MQTT payload encoders all fail on them.
+    """
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+            _sanitized("surrogate")
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+        _sanitized("truncated")
+    return value
+
+
+def valid_id(value: str) -> bool:
+    """An id fit to travel into URLs, registries and MQTT topics: short and printable.
+
+    ``isprintable`` is false for control characters, lone surrogates and invisible format
+    characters alike.
+    """
+    return 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
 
 
 def as_mapping(value: Any, what: str) -> JSONObject:
@@ -43,10 +98,12 @@ def opt_id(value: Any, what: str) -> str | None:
     """Read an optional id: strings and integers become strings; ``None``/empty is absent."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        value = str(value)
+    if isinstance(value, str):
+        if not valid_id(value):
+            raise SaymonProtocolError(f"{what}: not a valid id")
+        return value
     if isinstance(value, Mapping):  # {"id": ...} / {"_id": ...} references, one level deep
         inner = value.get("id", value.get("_id"))
         if isinstance(inner, Mapping):
@@ -95,15 +152,24 @@ def opt_int(value: Any, what: str) -> int | None:
     return number
 
 
-def opt_str(value: Any, what: str) -> str | None:
-    """Read an optional text; numbers are converted, other types rejected."""
+def opt_str(value: Any, what: str, limit: int = MAX_TEXT_LENGTH) -> str | None:
+    """Read an optional text; numbers are converted, other types rejected.
+
+    Text is repaired rather than refused (see :func:`clean_text`): one bad character in an
+    incident's text must not cost the incident.
+    """
     if value is None:
         return None
     if isinstance(value, str):
-        return value
+        return clean_text(value, limit)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     raise SaymonProtocolError(f"{what}: expected text, got {type(value).__name__}")
+
+
+def opt_name(value: Any, what: str) -> str | None:
+    """Read an optional name (at most :data:`MAX_NAME_LENGTH` characters)."""
+    return opt_str(value, what, MAX_NAME_LENGTH)
 
 
 def color(data: JSONObject) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from ._fields import INT64_MAX, as_mapping, opt_id, opt_int, opt_str, req_id
+from ._fields import INT64_MAX, as_mapping, opt_id, opt_int, opt_name, req_id, valid_id
 from .errors import SaymonProtocolError
 from .models import EntityType, Incident
 
@@ -152,9 +152,9 @@ def _level_counts(value: Any) -> dict[str, int] | None:
     counts: dict[str, int] = {}
     for key, item in value.items():
         number = _count_value(item)
-        if number is None:
+        if number is None or not isinstance(key, str) or not valid_id(key):
             return None
-        counts[str(key)] = number
+        counts[key] = number
     return counts
 
 
@@ -215,7 +215,7 @@ def parse_model_changed(value: Any) -> ModelChangedEvent:
         if raw_type is None
         else EntityType.parse(raw_type, f"{TOPIC_MODEL_CHANGED}.entityType"),
         user_id=opt_id(user_data.get("id"), f"{TOPIC_MODEL_CHANGED}.user.id"),
-        user_login=opt_str(user_data.get("login"), f"{TOPIC_MODEL_CHANGED}.user.login"),
+        user_login=opt_name(user_data.get("login"), f"{TOPIC_MODEL_CHANGED}.user.login"),
     )
 
 

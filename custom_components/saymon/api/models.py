@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, Self
 
-from ._fields import as_mapping, color, id_list, opt_id, opt_int, opt_str, req_id
+from ._fields import as_mapping, color, id_list, opt_id, opt_int, opt_name, opt_str, req_id
 from .errors import SaymonProtocolError
 
 # Incident level ids that SAYMON ships with (they can be renamed, not removed).
@@ -73,7 +73,7 @@ class CurrentUser:
         perms = data.get("permissions")
         return cls(
             id=req_id(data, "id", "user"),
-            login=opt_str(data.get("login"), "user.login") or "",
+            login=opt_name(data.get("login"), "user.login") or "",
             permissions=tuple(p for p in perms if isinstance(p, str))
             if isinstance(perms, list)
             else (),
@@ -98,7 +98,7 @@ class _NamedLevel:
         entry_id = req_id(data, "id", cls.WHAT)
         return cls(
             id=entry_id,
-            name=opt_str(data.get("name"), f"{cls.WHAT}.name") or entry_id,
+            name=opt_name(data.get("name"), f"{cls.WHAT}.name") or entry_id,
             priority=opt_int(data.get("priority"), f"{cls.WHAT}.priority"),
             color=color(data),
         )
@@ -130,7 +130,7 @@ class SaymonClass:
         """Parse one element of ``GET /classes``."""
         data = as_mapping(value, "class")
         class_id = req_id(data, "id", "class")
-        return cls(id=class_id, name=opt_str(data.get("name"), "class.name") or class_id)
+        return cls(id=class_id, name=opt_name(data.get("name"), "class.name") or class_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +154,7 @@ class SaymonObject:
         what = f"object {object_id}"
         return cls(
             id=object_id,
-            name=opt_str(data.get("name"), f"{what}.name") or object_id,
+            name=opt_name(data.get("name"), f"{what}.name") or object_id,
             class_id=opt_id(data.get("class_id"), f"{what}.class_id"),
             state_id=opt_id(data.get("state_id"), f"{what}.state_id"),
             parent_ids=id_list(data.get("parent_id"), f"{what}.parent_id"),
@@ -189,8 +189,8 @@ class SaymonLink:
             target=opt_id(data.get("target"), f"{what}.target"),
             class_id=opt_id(data.get("class_id"), f"{what}.class_id"),
             state_id=opt_id(data.get("state_id"), f"{what}.state_id"),
-            source_name=opt_str(data.get("source_name"), f"{what}.source_name"),
-            target_name=opt_str(data.get("target_name"), f"{what}.target_name"),
+            source_name=opt_name(data.get("source_name"), f"{what}.source_name"),
+            target_name=opt_name(data.get("target_name"), f"{what}.target_name"),
             last_state_update=opt_int(data.get("last_state_update"), f"{what}.last_state_update"),
         )
 
@@ -246,7 +246,7 @@ class Incident:
                 data.get("acknowledgementTimestamp"), f"{what}.acknowledgementTimestamp"
             ),
             count=opt_int(data.get("count"), f"{what}.count"),
-            owner_name=opt_str(owner.get("name"), f"{what}.owner.name")
+            owner_name=opt_name(owner.get("name"), f"{what}.owner.name")
             if isinstance(owner, Mapping)
             else None,
         )

@@ -14,6 +14,7 @@ the user. Every call has a timeout.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 import json
@@ -24,7 +25,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from ._fields import as_mapping, opt_str, req_id
+from ._fields import as_mapping, opt_name, req_id
 from .errors import (
     SaymonConnectionError,
     SaymonError,
@@ -157,13 +158,32 @@ def _tag(value: Any) -> tuple[str, str]:
     """One element of ``GET /tags``: its id and name (the id when it has none)."""
     data = as_mapping(value, "tag")
     tag_id = req_id(data, "id", "tag")
-    return tag_id, opt_str(data.get("name"), f"tag {tag_id}.name") or tag_id
+    return tag_id, opt_name(data.get("name"), f"tag {tag_id}.name") or tag_id
 
 
-def _parse_list[T](data: Any, parse: Callable[[Any], T], what: str) -> list[T]:
+def _parse_list[T](
+    data: Any, parse: Callable[[Any], T], what: str, rejected: Counter[str]
+) -> list[T]:
+    """Read every record of a list answer; one unreadable record is skipped, not fatal.
+
+    A record SAYMON sends broken (an id with control characters, a wrong type) must not cost
+    the rest of the list: it is counted in ``rejected`` and logged once per list.
+    """
     if not isinstance(data, list):
         raise SaymonProtocolError(f"{what}: expected a list, got {type(data).__name__}")
-    return [parse(item) for item in data]
+    records: list[T] = []
+    for item in data:
+        try:
+            records.append(parse(item))
+        except SaymonProtocolError as err:
+            rejected[what] += 1
+            _LOGGER.log(
+                logging.WARNING if rejected[what] == 1 else logging.DEBUG,
+                "Skipped a SAYMON %s record that cannot be read: %s",
+                what,
+                err,
+            )
+    return records
 
 
 class SaymonRestClient:
@@ -192,6 +212,11 @@ class SaymonRestClient:
         self._csrf: str | None = None
         self._login_lock = asyncio.Lock()
         self.logins = 0
+        self.rejected: Counter[str] = Counter()
+        """Records skipped because they could not be read, per list (for diagnostics)."""
+
+    def _parse_list[T](self, data: Any, parse: Callable[[Any], T], what: str) -> list[T]:
+        return _parse_list(data, parse, what, self.rejected)
 
     @property
     def session_id(self) -> str | None:
@@ -363,7 +388,7 @@ class SaymonRestClient:
     async def objects(self, fields: Sequence[str] | None = None) -> list[SaymonObject]:
         """All objects visible to the user; ``fields`` limits the answer (``id`` always comes)."""
         params = {"fields": ",".join(fields)} if fields else None
-        return _parse_list(
+        return self._parse_list(
             await self._request("GET", "objects", params=params), SaymonObject.from_json, "objects"
         )
 
@@ -376,17 +401,21 @@ class SaymonRestClient:
     async def links(self, fields: Sequence[str] | None = None) -> list[SaymonLink]:
         """All links visible to the user."""
         params = {"fields": ",".join(fields)} if fields else None
-        return _parse_list(
+        return self._parse_list(
             await self._request("GET", "links", params=params), SaymonLink.from_json, "links"
         )
 
     async def states(self) -> list[SaymonState]:
         """Built-in and custom object/link states."""
-        return _parse_list(await self._request("GET", "states"), SaymonState.from_json, "states")
+        return self._parse_list(
+            await self._request("GET", "states"), SaymonState.from_json, "states"
+        )
 
     async def classes(self) -> list[SaymonClass]:
         """Object classes."""
-        return _parse_list(await self._request("GET", "classes"), SaymonClass.from_json, "classes")
+        return self._parse_list(
+            await self._request("GET", "classes"), SaymonClass.from_json, "classes"
+        )
 
     async def tags(self) -> dict[str, str]:
         """Tag names by tag id (objects carry tag ids).
@@ -395,13 +424,13 @@ class SaymonRestClient:
         ``GET /tags`` follows the API's convention for every other collection.
         """
         tags: dict[str, str] = {}
-        for item in _parse_list(await self._request("GET", "tags"), _tag, "tags"):
+        for item in self._parse_list(await self._request("GET", "tags"), _tag, "tags"):
             tags[item[0]] = item[1]
         return tags
 
     async def incident_levels(self) -> list[IncidentLevel]:
         """Incident levels (severities)."""
-        return _parse_list(
+        return self._parse_list(
             await self._request("GET", "incident-levels"),
             IncidentLevel.from_json,
             "incident-levels",
@@ -422,7 +451,7 @@ class SaymonRestClient:
                 "sortField": "timestamp",
                 "sortDirection": "asc",
             }
-            page = _parse_list(
+            page = self._parse_list(
                 await self._request("GET", "incidents", params=params),
                 Incident.from_json,
                 "incidents",
@@ -455,7 +484,7 @@ class SaymonRestClient:
                 "skip": str(skip),
                 "owner": "true",
             }
-            page = _parse_list(
+            page = self._parse_list(
                 await self._request("GET", "incident-history", params=params),
                 Incident.from_json,
                 "incident-history",
