@@ -1026,3 +1026,52 @@ async def test_control_lifecycle_routes(sim: SaymonSimulator, http: aiohttp.Clie
     async with http.post(f"{control}/token/new") as resp:
         token = (await resp.json())["token"]
     await login(http, sim, **{"auth-token": token})
+
+
+async def test_incident_timeout_moves_cleared_incidents_to_the_history(
+    http: aiohttp.ClientSession,
+) -> None:
+    """SAYMON's lifecycle: cleared (changeType 2, still listed), then history (changeType 3)."""
+    async with SaymonSimulator(objects=20, seed=3, incident_timeout=0.4) as sim:
+        session_id = await login(http, sim)
+        target = working_object(sim)
+        async with comet(sim, session_id, "incidents", "incident-count") as (_, rec):
+            await sim.set_state(target, STATE_ALARM)
+            await sim.set_state(target, STATE_WORKING)
+            cleared = (await rec.wait_for("incidents", 2))[1]
+            assert cleared["changeType"] == CHANGE_MODIFIED
+            incident_id = cleared["payload"]["id"]
+            listed = await get_json(http, f"{sim.api_url}/incidents")
+            assert incident_id in {i["id"] for i in listed}
+            # The timer, not a test call, moves it once the timeout passed.
+            moved = (await rec.wait_for("incidents", 3, seconds=5))[2]
+            assert moved == {"changeType": CHANGE_REMOVED, "payload": cleared["payload"]}
+            listed = await get_json(http, f"{sim.api_url}/incidents")
+            assert incident_id not in {i["id"] for i in listed}
+            # clear-remove skips the cleared stage: straight to the history.
+            await sim.set_state(target, STATE_ALARM)
+            opened = (await rec.wait_for("incidents", 4))[3]
+            await sim.clear_remove_incident(opened["payload"]["id"])
+            gone = (await rec.wait_for("incidents", 5))[4]
+            assert gone["changeType"] == CHANGE_REMOVED
+            assert gone["payload"]["state"] == LEVEL_CLEARED
+
+
+async def test_count_of_cleared_incidents_and_latency_after_the_read(
+    sim: SaymonSimulator, http: aiohttp.ClientSession
+) -> None:
+    session_id = await login(http, sim)
+    open_before = len(sim.model.incidents.active)
+    target = working_object(sim)
+    async with comet(sim, session_id, "incident-count") as (_, rec):
+        sim.set_count_cleared(True)
+        await sim.set_state(target, STATE_ALARM)
+        await sim.set_state(target, STATE_WORKING)  # cleared, still counted while listed
+        counts = await rec.wait_for("incident-count", 2)
+        assert counts[-1] == {"count": open_before + len(sim.model.incidents.cleared)}
+    # The answer is read, then held: it describes the moment of the read, not of the reply.
+    sim.faults.rest_delay_after = 0.5
+    reply = asyncio.ensure_future(get_json(http, f"{sim.api_url}/objects/{target}"))
+    await asyncio.sleep(0.2)
+    await sim.set_state(target, STATE_DOWN)
+    assert (await reply)["state_id"] == STATE_WORKING

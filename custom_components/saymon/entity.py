@@ -93,9 +93,10 @@ class SaymonTrackedEntity(SaymonEntity):
 
     async def _async_deleted(self) -> None:
         """Remove this entity from the entity registry (and so from Home Assistant)."""
-        if self.registry_entry is not None:
-            er.async_get(self.hass).async_remove(self.entity_id)
-        else:
+        registry = er.async_get(self.hass)
+        if registry.async_get(self.entity_id) is not None:
+            registry.async_remove(self.entity_id)  # Home Assistant then removes the entity
+        else:  # not registered, or its device already took it along
             await self.async_remove(force_remove=True)
 
     @property

@@ -19,7 +19,7 @@ from tests.simulator import SaymonSimulator
 from . import report
 from .proxy import FreezeProxy
 from .rig import ChaosRig
-from .settings import FUZZ_EXAMPLES, report_path
+from .settings import FUZZ_EXAMPLES, INCIDENT_TIMEOUT, report_path
 
 settings.register_profile(
     "saymon-chaos",
@@ -54,7 +54,9 @@ async def make_rig(
         broker = MosquittoBroker(tmp_path / f"broker{len(rigs)}")
         await broker.start(password=broker_auth)
         stack.push_async_callback(broker.stop)
-        simulator = SaymonSimulator(**{"objects": 40, "seed": 7, **simulator_options})
+        simulator = SaymonSimulator(
+            **{"objects": 40, "seed": 7, "incident_timeout": INCIDENT_TIMEOUT, **simulator_options}
+        )
         await simulator.start()
         stack.push_async_callback(simulator.stop)
         rig = ChaosRig(hass, simulator, broker, broker_auth=broker_auth)

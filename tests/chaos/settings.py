@@ -29,6 +29,10 @@ BROKER_OUTAGE_SECONDS: Final = _number("SAYMON_CHAOS_BROKER_OUTAGE_SECONDS", 4.0
 STORM_RATE: Final = _number("SAYMON_CHAOS_STORM_RATE", 60.0, 120.0)
 """State changes per second during the incident storms of the fault scenarios."""
 
+INCIDENT_TIMEOUT: Final = _number("SAYMON_CHAOS_INCIDENT_TIMEOUT", 2.0, 10.0)
+"""SAYMON's incident timeout in the rigs' simulators: how long a cleared incident stays listed
+before it moves to the history (short, so every scenario sees both stages of a close)."""
+
 REST_DELAY: Final = _number("SAYMON_CHAOS_REST_DELAY", 1.5, 4.0)
 """Seconds SAYMON takes per REST call in the slow-SAYMON scenario."""
 

@@ -232,6 +232,50 @@ async def test_saymon_answers_500_during_a_resync(make_rig: MakeRig) -> None:
     )
 
 
+async def test_refresh_during_a_storm_with_an_older_snapshot(
+    hass: HomeAssistant, make_rig: MakeRig
+) -> None:
+    """Resyncs while events flow, each answered with a picture older than events already sent."""
+    rig = await make_rig()
+    hub = await rig.start()
+    storm = rig.storm(OUT + 2.0, STORM_RATE)
+    await asyncio.sleep(0.5)
+    rig.sim.faults.rest_delay_after = 0.3  # the answer was read 0.3 s before it is sent
+    refreshes = 0
+    while not storm.done():
+        await hass.services.async_call(DOMAIN, "refresh", {}, blocking=True)
+        refreshes += 1
+        await asyncio.sleep(0.2)
+    rig.sim.faults.rest_delay_after = 0.0
+    await storm
+    await _survived(
+        rig,
+        "refresh during a storm",
+        f"{refreshes} resyncs, each snapshot read 0.3 s before SAYMON sent it",
+        notes="events around a snapshot are reconciled with it: none twice, none backwards",
+    )
+    assert hub.resyncs >= refreshes
+
+
+async def test_reload_with_cleared_incidents_listed(make_rig: MakeRig) -> None:
+    """A reload while SAYMON still lists cleared incidents: they age out later, silently."""
+    rig = await make_rig(incident_timeout=OUT + 2.0)
+    await rig.start()
+    storm = rig.storm(2.0, STORM_RATE)  # incidents open and clear; the cleared stay listed
+    await storm
+    cleared = len(rig.sim.model.incidents.cleared)
+    await rig.restart_entry(downtime=0.2)
+    rig.fault_clears()
+    await asyncio.sleep(OUT + 2.5)  # SAYMON's incident timeout moves them to the history
+    await _survived(
+        rig,
+        "reload, cleared incidents listed",
+        f"entry reloaded while SAYMON listed {cleared} cleared incidents; they aged out after",
+        notes="incidents already cleared at the reload are old news, also when they age out",
+    )
+    assert cleared > 0
+
+
 async def test_broker_restart_mid_storm(make_rig: MakeRig) -> None:
     rig = await make_rig()
     await rig.start()

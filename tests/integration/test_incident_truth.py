@@ -16,6 +16,7 @@ from typing import Any
 
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 import pytest
 
 from custom_components.saymon import hub as hub_module
@@ -395,6 +396,7 @@ async def test_text_that_is_not_unicode_harms_nothing(
     """
     async with serving(hass, SaymonSimulator(objects=20, seed=10)) as sim:
         hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
+        assert await async_setup_component(hass, "api", {})
         client = await hass_client()
         object_id = working(sim, 1)[0]
         fired = Incidents(hass)
@@ -427,3 +429,38 @@ async def test_text_that_is_not_unicode_harms_nothing(
         assert malformed["model-changed"] == 2
         assert hub.diagnostics()["repaired_text_fields"].get("surrogate", 0) >= 1
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_the_closed_memory_resyncs_itself_small(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point 4: when the memory of closed incidents outgrows SAYMON's list, a resync prunes it."""
+    monkeypatch.setattr(hub_module, "CLOSED_CHECKPOINT", 5)
+    monkeypatch.setattr(hub_module, "CHECKPOINT_INTERVAL", 0.0)
+    async with serving(hass, SaymonSimulator(objects=40, seed=11, incident_timeout=3600)) as sim:
+        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
+        fired = Incidents(hass)
+        first, second = working(sim, 14)[:8], working(sim, 14)[8:]
+
+        async def clear(objects: list[str]) -> None:
+            for object_id in objects:
+                await sim.set_state(object_id, STATE_ALARM)
+                await sim.set_state(object_id, STATE_WORKING)
+
+        resyncs = hub.resyncs
+        await clear(first)  # 8 cleared, still listed: beyond 0 listed + 5, SAYMON is asked
+        await wait_for(lambda: hub.resyncs > resyncs, what="the first memory resync")
+        await wait_for(lambda: len(hub.model.cleared) == 8, what="eight cleared")
+        assert hub.model.listed_cleared >= 6  # SAYMON's list, as the resync saw it
+        assert await sim.expire_incidents(all_cleared=True) == 8
+        await wait_for(lambda: len(hub.model.moved) == 8, what="moved to the history")
+        resyncs = hub.resyncs
+        await clear(second)  # 14 remembered, 8 listed at the last look: asked again
+        await wait_for(lambda: hub.resyncs > resyncs, what="the second memory resync")
+        await wait_for(lambda: len(fired.events) == 28, what="all opened and closed")
+        await hass.async_block_till_done()
+        # The history read let it forget the eight SAYMON can no longer report as new.
+        assert len(hub.model.cleared) == 6
+        newest = max(i.clear_timestamp or 0 for i in sim.model.incidents.history.values())
+        assert all(when == newest for when in hub.model.moved.values())
+        assert len(fired.events) == 28  # an opened and a closed each; nothing replayed

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import contextlib
 import json
 import logging
+import re
 from typing import Any, Final
 
 from .errors import SaymonProtocolError
@@ -30,6 +31,8 @@ states, and a device or entity name that long is unreadable anyway."""
 MAX_TEXT_LENGTH: Final = 4096
 """Incident texts and other free text are cut here (attributes of Home Assistant states and
 events must stay small)."""
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 SANITIZED: Counter[str] = Counter()
 """Text fields repaired at this boundary, by what was wrong (process-wide, for diagnostics):
@@ -57,7 +60,7 @@ def clean_text(value: str, limit: int = MAX_TEXT_LENGTH) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            value = value.encode("utf-8", "replace").decode("utf-8")
+            value = _SURROGATE.sub("\ufffd", value)
             _sanitized("surrogate")
     if len(value) > limit:
         value = value[: limit - 1] + "…"
