@@ -279,4 +279,4 @@ async def test_options_change_reloads(
     await settled(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not hub
-    assert entry.runtime_data.grace_period == 5
+    assert entry.runtime_data.availability._grace_period == 5

@@ -19,7 +19,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 
-from custom_components.saymon import hub as hub_module
+from custom_components.saymon.api import live as live_module
 from custom_components.saymon.const import (
     CONF_LINKS,
     CONF_PARENTS,
@@ -30,6 +30,7 @@ from custom_components.saymon.const import (
     EVENT_STATE_CHANGED,
     SCOPE_SELECTED,
 )
+from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
 from tests.simulator import (
     CHANGE_CREATED,
@@ -156,7 +157,7 @@ async def test_a_count_that_includes_cleared_incidents_does_not_loop(
 
     Before: "SAYMON reports 84 active incidents, model has 28; resyncing", every 5 s.
     """
-    monkeypatch.setattr(hub_module, "COUNT_CHECK_DELAY", 0.05)
+    monkeypatch.setattr(live_module, "COUNT_CHECK_DELAY", 0.05)
     async with serving(hass, SaymonSimulator(objects=30, seed=5, incident_timeout=3600)) as sim:
         sim.set_count_cleared(True)
         hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
@@ -173,11 +174,11 @@ async def test_a_count_that_includes_cleared_incidents_does_not_loop(
         assert hub.resyncs == resyncs
         # A figure nothing explains costs one resync, not one per check.
         hub.model.reported_count = expected + 7
-        hub._check_count_soon()
+        hub.live._check_count_soon()
         await wait_for(lambda: hub.resyncs == resyncs + 1, what="one resync")
         for _ in range(5):
-            hub._check_count_soon()
-            await wait_for(lambda: hub._count_check is None, what="the check")
+            hub.live._check_count_soon()
+            await wait_for(lambda: hub.live._count_check is None, what="the check")
             await hass.async_block_till_done()
         assert hub.resyncs == resyncs + 1
 
@@ -427,7 +428,7 @@ async def test_text_that_is_not_unicode_harms_nothing(
         assert malformed[EVENT_INCIDENTS] == 1
         assert malformed[EVENT_STATE_CHANGE] == 1
         assert malformed["model-changed"] == 2
-        assert hub.diagnostics()["repaired_text_fields"].get("surrogate", 0) >= 1
+        assert hub_diagnostics(hub)["repaired_text_fields"].get("surrogate", 0) >= 1
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -435,8 +436,8 @@ async def test_the_closed_memory_resyncs_itself_small(
     hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Point 4: when the memory of closed incidents outgrows SAYMON's list, a resync prunes it."""
-    monkeypatch.setattr(hub_module, "CLOSED_CHECKPOINT", 5)
-    monkeypatch.setattr(hub_module, "CHECKPOINT_INTERVAL", 0.0)
+    monkeypatch.setattr(live_module, "CLOSED_CHECKPOINT", 5)
+    monkeypatch.setattr(live_module, "CHECKPOINT_INTERVAL", 0.0)
     async with serving(hass, SaymonSimulator(objects=40, seed=11, incident_timeout=3600)) as sim:
         hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
         fired = Incidents(hass)

@@ -180,7 +180,7 @@ async def test_replay_after_reconnect_without_duplicates(
     # The incident already seen live is not fired again.
     assert len(bus.of(EVENT_INCIDENT, object_id=live)) == 1
     assert present(hass.states.get(state_entity(hass, hub, missed))).state == "down"
-    assert hub.replayed == len(replayed)
+    assert hub.live.stats.replayed == len(replayed)
 
     # A second resync with nothing new fires nothing.
     count = len(bus.events)

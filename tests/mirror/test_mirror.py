@@ -18,6 +18,7 @@ from custom_components.saymon.const import (
     CONF_MQTT_QOS,
     MQTT_BROKER,
 )
+from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.integration.common import serving, setup_entry
@@ -225,7 +226,7 @@ async def test_storm_ends_with_the_true_retained_states(
     events = [
         m for m in subscriber.messages if m.topic.endswith("/event") and "/objects/" in m.topic
     ]
-    assert len(events) == hub.fired["saymon_state_changed"]
+    assert len(events) == hub.bus.fired["saymon_state_changed"]
     assert result.changes > 0
     assert latest(subscriber, f"{BASE}/incidents/count") == len(simulator.model.incidents.active)
 
@@ -268,7 +269,7 @@ async def test_unload_publishes_offline_and_stops_threads(
     await subscriber.wait_for(lambda: latest(subscriber, f"{BASE}/status") == "offline")
     leftover = {t.name for t in threading.enumerate()} - before
     assert [name for name in leftover if not name.startswith(HA_EXECUTORS)] == []
-    assert present(hub.diagnostics()["mqtt"])["transport"]["connects"] >= 1
+    assert present(hub_diagnostics(hub)["mqtt"])["transport"]["connects"] >= 1
 
 
 async def test_home_assistant_stop_publishes_offline_and_stops_threads(
