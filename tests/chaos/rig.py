@@ -420,7 +420,9 @@ class ChaosRig:
 
         def quiet() -> bool:
             names = Counter(task.get_name() for task in asyncio.all_tasks())
-            return not any(names.get(name) for name in BUSY_TASKS)
+            return not self.hub.live.resync_pending and not any(
+                names.get(name) for name in BUSY_TASKS
+            )
 
         if not await poll(quiet, timeout):
             found.append("resync/fetch tasks still running")

@@ -200,6 +200,11 @@ class SaymonLive:
         """Whether Comet is connected and subscribed."""
         return self.comet.connected
 
+    @property
+    def resync_pending(self) -> bool:
+        """Whether a resync is scheduled (a retry, or the one after a connect) or running."""
+        return self._retry is not None or self._lock.locked()
+
     async def _session_id(self, refresh: bool) -> str:
         return await self.rest.ensure_session(refresh=refresh)
 
@@ -295,12 +300,15 @@ class SaymonLive:
                 return False
             else:
                 entities, incidents = _touched(self._held)
-                self._report(
-                    self.model.apply_snapshot(
-                        snapshot, skip_entities=entities, skip_incidents=incidents
-                    ),
-                    replayed=True,
+                changes = self.model.apply_snapshot(
+                    snapshot, skip_entities=entities, skip_incidents=incidents
                 )
+                _LOGGER.debug(
+                    "Resynced with SAYMON: %d changes found, %d events held",
+                    len(changes),
+                    len(self._held),
+                )
+                self._report(changes, replayed=True)
                 renamed, self._renamed = self._renamed, set()
                 stats = self.stats
                 stats.resyncs += 1
