@@ -183,7 +183,10 @@ async def test_device_and_event_entity_logbooks(
 
 
 def incident_text(simulator: SaymonSimulator, object_id: str) -> str:
-    closed = [i for i in simulator.model.incidents.history.values() if i.entity_id == object_id]
+    book = simulator.model.incidents  # cleared: listed until SAYMON's incident timeout
+    closed = [
+        i for i in (*book.history.values(), *book.cleared.values()) if i.entity_id == object_id
+    ]
     return closed[-1].text
 
 
