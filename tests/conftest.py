@@ -18,6 +18,8 @@ import custom_components.saymon  # noqa: E402, F401  (must come before the phcc 
 from custom_components.saymon.api import _compat, comet  # noqa: E402
 from custom_components.saymon.mqtt import broker  # noqa: E402
 
+pytest_plugins = ["tests.deprecations"]  # a deprecation naming this integration fails the run
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """With changed hooks, refuse to run unless the real checks noticed and the clients fell back.
