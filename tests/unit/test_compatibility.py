@@ -49,6 +49,11 @@ def _lowest(req: Requirement) -> Version:
     return low
 
 
+def _full(version: Version) -> str:
+    """``5.14`` as pip installs it: ``5.14.0``."""
+    return f"{version.major}.{version.minor}.{version.micro}"
+
+
 def _compatibility_section() -> str:
     text = (ROOT / "docs" / "installation.md").read_text(encoding="utf-8")
     match = re.search(r"^## Compatibility\n(.*?)(?=^## )", text, re.MULTILINE | re.DOTALL)
@@ -90,7 +95,7 @@ def test_compatibility_table_lists_what_is_tested() -> None:
             assert f"`{text}`" in section, f"the manifest's {text} is not stated"
     # Columns: Home Assistant, Python, then the three packages in TESTED order, then what ran.
     rows = [_cells(line)[:5] for line in section.splitlines() if line.startswith("| 20")]
-    lowest = [f"{_lowest(ranges[name])} (lowest)" for name in TESTED]
+    lowest = [f"{_full(_lowest(ranges[name]))} (lowest)" for name in TESTED]
     pinned = [str(pins[name]) for name in TESTED]
     assert [row[2:] for row in rows].count(lowest) == 1, f"no single row with {lowest}"
     first_leg = re.search(r"^HA_VERSION=(\S+)$", _text("scripts/setup"), re.MULTILINE)
