@@ -55,6 +55,8 @@ class HookReport:
     """What the overrides serve (``comet``, ``polling``, ``mqtt``)."""
     library: str
     """The distributions checked, as ``a / b``."""
+    versions: str
+    """Their installed versions, read at import (reading them is file I/O: never in the loop)."""
     problems: tuple[str, ...]
     fallback: str
     """What happens instead when a check failed."""
@@ -67,7 +69,7 @@ class HookReport:
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly form for diagnostics."""
         return {
-            "versions": versions_of(self.library),
+            "versions": self.versions,
             "overrides": "active" if self.active else "not installed: " + self.fallback,
             "problems": list(self.problems),
         }
@@ -102,11 +104,11 @@ def check(
     ``fallback`` says what the caller does instead, for the log and diagnostics.
     """
     problems = tuple(p for p in (*(mismatch(spec) for spec in specs), *extra) if p)
-    report = HookReport(name, library, problems, fallback)
+    report = HookReport(name, library, versions_of(library), problems, fallback)
     if problems:
         _LOGGER.warning(
             "%s changed private code this integration relies on, so %s: %s",
-            versions_of(library),
+            report.versions,
             fallback,
             "; ".join(problems),
         )
