@@ -190,3 +190,36 @@ async def test_a_changed_method_still_works(monkeypatch: pytest.MonkeyPatch) -> 
     assert "released_later" in inspect.signature(_Changing.plain).parameters
     assert await _Changing().method(1) == 2
     assert _Changing().plain(2) == 4
+
+
+def test_attribute_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_binary_packet`` and ``Payload.max_decode_packets`` are attributes: checked otherwise."""
+    assert _compat._binary_packet_problem() is None
+    assert _compat._max_decode_packets_problem() is None
+    assert _compat.versions_of("no-such-package / paho-mqtt").startswith(
+        "no-such-package (version unknown), paho-mqtt 2."
+    )
+
+    monkeypatch.delattr(Payload, "max_decode_packets")
+    assert _compat._max_decode_packets_problem() == (
+        "engineio.payload.Payload.max_decode_packets is missing"
+    )
+
+    init = socketio.base_client.BaseClient.__init__
+
+    def init_without(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        del self._binary_packet
+
+    monkeypatch.setattr(socketio.base_client.BaseClient, "__init__", init_without)
+    assert _compat._binary_packet_problem() == (
+        "socketio.AsyncClient no longer starts with _binary_packet = None"
+    )
+
+    def init_failing(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("changed")
+
+    monkeypatch.setattr(socketio.base_client.BaseClient, "__init__", init_failing)
+    assert _compat._binary_packet_problem() == (
+        "socketio.AsyncClient() failed: RuntimeError: changed"
+    )
