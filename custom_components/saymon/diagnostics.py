@@ -8,6 +8,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
+from .api import _compat
 from .api._fields import SANITIZED
 from .const import (
     CONF_API_TOKEN,
@@ -47,6 +48,9 @@ async def async_get_config_entry_diagnostics(
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
         "hub": hub_diagnostics(entry.runtime_data),
+        # Which private library overrides are installed, and if one is not, why: a release of
+        # python-socketio/-engineio or paho-mqtt that changed one makes us use the public path.
+        "library_hooks": _compat.diagnostics(),
     }
 
 

@@ -175,6 +175,7 @@ async def test_every_event_type_in_order(
     assert client.connected
 
 
+@pytest.mark.library_hooks
 async def test_burst_runs_without_a_task_per_event(
     make_client: MakeClient, node: NodeCometServer
 ) -> None:

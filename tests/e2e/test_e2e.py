@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.deprecations import names_us
 from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.mqtt_schema import validate
 from tests.simulator import SaymonSimulator
@@ -195,13 +196,14 @@ async def automation(client: HassClient, key: str, blueprint: str, inputs: dict[
 
 
 def assert_log_clean(hass: HassProcess) -> None:
-    """Our integration logged no error or traceback, and no dispatcher misuse."""
+    """Our integration logged no error, traceback or deprecation, and no dispatcher misuse."""
     text = hass.output_file.read_text(errors="replace")
     problems = [
         line
         for line in text.splitlines()
         if (" ERROR " in line and "custom_components.saymon" in line)
         or "custom_components/saymon/" in line
+        or names_us(line)  # Home Assistant's deprecation reports (tests/deprecations.py)
         or "Unable to remove unknown dispatcher" in line
         or ("blueprint" in line.lower() and " ERROR " in line)
         or ("automation" in line and " ERROR " in line)

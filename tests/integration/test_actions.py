@@ -269,6 +269,10 @@ async def test_diagnostics_are_redacted(
         "model-changed",
     ]
     assert diagnostics["entry"]["data"]["password"] == "**REDACTED**"
+    hooks = diagnostics["library_hooks"]
+    assert {name: hooks[name]["overrides"] for name in hooks} == dict.fromkeys(
+        ("comet", "polling", "mqtt"), "active"
+    )
 
 
 async def test_options_change_reloads(

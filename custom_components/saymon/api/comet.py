@@ -23,7 +23,10 @@ reconnection *off* and supervises the connection itself:
 * ``handle_sigint=False``, so constructing a client never takes over the process's SIGINT;
 * packets are decoded with orjson (several times faster than the standard library with
   python-engineio's integer guard), falling back to python-engineio's own JSON module for
-  anything orjson refuses.
+  anything orjson refuses;
+* the private library methods overridden for the two points above and the frame guards are
+  checked at import (``_compat.py``): if a python-socketio/-engineio release changed one, none
+  is overridden and the library's public event handling is used (slower, still correct).
 
 The client never logs or raises the session id.
 """
@@ -51,6 +54,7 @@ import orjson
 import socketio
 import socketio.exceptions
 
+from . import _compat
 from .errors import (
     SaymonCometError,
     SaymonConnectionError,
@@ -99,7 +103,8 @@ type SessionProvider = Callable[[bool], Awaitable[str]]
 
 # Process-wide class attribute: it guards python-engineio *servers* against floods, and a
 # Home Assistant process runs none; for our client it decides whether bursts are lost.
-Payload.max_decode_packets = max(Payload.max_decode_packets, MAX_POLLING_PACKETS)
+if _compat.POLLING.active:
+    Payload.max_decode_packets = max(Payload.max_decode_packets, MAX_POLLING_PACKETS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +323,23 @@ class _InlineEngineIOClient(engineio.AsyncClient):  # type: ignore[misc]
 
 
 class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
+    """python-socketio client as the library ships it, with the attributes the Comet client sets.
+
+    Used as it is only when a private method that :class:`_HookedSocketIOClient` overrides
+    changed in the installed release (see ``_compat.py``): python-engineio then runs a task per
+    message and broken frames are the library's to log, but every event still arrives in order.
+    """
+
+    on_rejected: Callable[[str], None] | None = None
+    received: Callable[[], int] = staticmethod(lambda: 0)
+    """How many events reached the client so far (to tell a packet that delivered none)."""
+
+    def reject(self, reason: str) -> None:
+        """Report a dropped frame."""
+        _call(self.on_rejected, reason)
+
+
+class _HookedSocketIOClient(_SocketIOClient):
     """python-socketio client using :class:`_InlineEngineIOClient`; drops broken frames.
 
     python-socketio raises on a frame that is not valid Socket.IO (python-engineio then logs
@@ -327,9 +349,6 @@ class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
     packet may announce at most :data:`MAX_ATTACHMENTS` (SAYMON sends none).
     """
 
-    on_rejected: Callable[[str], None] | None = None
-    received: Callable[[], int] = staticmethod(lambda: 0)
-    """How many events reached the client so far (to tell a packet that delivered none)."""
     _binary_packet: Any  # python-socketio's packet waiting for its attachments
 
     def _engineio_client_class(self) -> type[engineio.AsyncClient]:
@@ -378,9 +397,11 @@ class _SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
             return  # counted by _handle_eio_message: no event was delivered
         await super()._handle_event(namespace, id, data)
 
-    def reject(self, reason: str) -> None:
-        """Report a dropped frame."""
-        _call(self.on_rejected, reason)
+
+_SOCKET_CLASS: Final[type[_SocketIOClient]] = (
+    _HookedSocketIOClient if _compat.COMET.active else _SocketIOClient
+)
+"""The client class :class:`CometClient` connects with: hooked unless a hook check failed."""
 
 
 def _exception_chain(err: BaseException) -> list[BaseException]:
@@ -644,7 +665,7 @@ class CometClient:
     # -- one connection ---------------------------------------------------------------------
 
     def _new_socket(self) -> _SocketIOClient:
-        sio = _SocketIOClient(
+        sio = _SOCKET_CLASS(
             reconnection=False,
             handle_sigint=False,
             logger=_SOCKETIO_LOGGER,

@@ -126,7 +126,7 @@ class DeviceTree:
             )
         for device in dr.async_entries_for_config_entry(registry, entry_id):
             if not device.identifiers & wanted:
-                registry.async_update_device(device.id, remove_config_entry_id=entry_id)
+                registry.async_remove_device(device.id)  # our devices belong to this entry only
 
     def device_id_of(self, object_id: str | None) -> str | None:
         """Home Assistant device id of an object in scope."""

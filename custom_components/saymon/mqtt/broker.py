@@ -52,6 +52,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ..api._compat import HookSpec, check, register
+
 _LOGGER = logging.getLogger(__name__)
 
 ERROR_CANNOT_CONNECT: Final = "cannot_connect"
@@ -753,6 +755,24 @@ class _BufferedClient(mqtt.Client):
         return buf[pos:end]
 
 
+_READ_HOOK_SPECS: Final = (
+    HookSpec(mqtt.Client, "_sock_recv", ("self", "bufsize"), is_async=False),
+    # paho reads every packet through _sock_recv; the buffer only works while it still does.
+    HookSpec(mqtt.Client, "_packet_read", ("self",), is_async=False, uses=("_sock_recv",)),
+)
+_READ_HOOKS: Final = register(
+    check(
+        "mqtt",
+        "paho-mqtt",
+        "the MQTT client lets paho read the socket by itself (more system calls, same messages)",
+        _READ_HOOK_SPECS,
+    )
+)
+"""Whether :class:`_BufferedClient` may override paho's private socket read (checked at import)."""
+
+_CLIENT_CLASS: Final[type[mqtt.Client]] = _BufferedClient if _READ_HOOKS.active else mqtt.Client
+
+
 def _make_client(
     config: BrokerConfig,
     client_id: str,
@@ -761,7 +781,7 @@ def _make_client(
 ) -> mqtt.Client:
     """A paho client for one connection attempt, driven by our own ``select`` loop."""
     protocol = PROTOCOLS[config.protocol]
-    client = _BufferedClient(
+    client = _CLIENT_CLASS(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=None if protocol == mqtt.MQTTv5 else True,
