@@ -24,7 +24,7 @@ from .entity import (
     Subject,
     async_track_scope,
 )
-from .hub import SaymonConfigEntry
+from .runtime import SaymonConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -65,7 +65,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the connectivity sensor and one problem sensor per object in scope."""
-    hub = entry.runtime_data
+    hub = entry.runtime_data.hub
     async_add_entities(SaymonBinarySensor(hub, d) for d in SERVER_BINARY_SENSORS)
     async_track_scope(
         entry,

@@ -21,7 +21,8 @@ from .const import (
     CONF_MQTT_USERNAME,
     CONF_USER_ID,
 )
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
 
 TO_REDACT = {
     CONF_API_TOKEN,
@@ -47,7 +48,8 @@ async def async_get_config_entry_diagnostics(
     """Return what helps a bug report, without anything that identifies the server or user."""
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
-        "hub": hub_diagnostics(entry.runtime_data),
+        "hub": hub_diagnostics(entry.runtime_data.hub),
+        "mqtt": mirror.diagnostics() if (mirror := entry.runtime_data.mirror) is not None else None,
         # Which private library overrides are installed, and if one is not, why: a release of
         # python-socketio/-engineio or paho-mqtt that changed one makes us use the public path.
         "library_hooks": _compat.diagnostics(),
@@ -91,5 +93,4 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
         "last_resync_seconds": live.stats.last_resync_seconds,
         "rest_logins": hub.rest.logins,
         "rest_records_skipped": dict(hub.rest.rejected),
-        "mqtt": hub.mirror.diagnostics() if hub.mirror is not None else None,
     }

@@ -25,7 +25,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api.model import SaymonModel
 from .api.models import EntityType
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
 from .states import state_key
 
 
@@ -181,7 +182,7 @@ def async_track_scope(
     links: Callable[[Iterable[str]], Iterable[Entity]] | None = None,
 ) -> None:
     """Add entities for what is in scope now, and for objects/links that join it later."""
-    hub = entry.runtime_data
+    hub = entry.runtime_data.hub
     async_add_entities(objects(hub.ordered_objects()))
     entry.async_on_unload(
         hub.add_object_listener(lambda ids: async_add_entities(objects(sorted(ids))))

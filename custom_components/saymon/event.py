@@ -12,7 +12,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api.model import IncidentChangeKind
 from .api.models import LEVEL_ALARM, LEVEL_CLEARED, LEVEL_MAJOR, LEVEL_WARNING
 from .entity import SaymonEntity, SaymonEntityDescription
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -50,7 +51,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the incident event entity."""
-    async_add_entities([SaymonIncidentEvent(entry.runtime_data)])
+    async_add_entities([SaymonIncidentEvent(entry.runtime_data.hub)])
 
 
 class SaymonIncidentEvent(SaymonEntity, EventEntity):

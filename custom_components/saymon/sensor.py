@@ -24,7 +24,8 @@ from .entity import (
     Subject,
     async_track_scope,
 )
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
 
 PARALLEL_UPDATES = 0
 COMMON_LEVELS = frozenset({LEVEL_ALARM, LEVEL_WARNING, LEVEL_MAJOR})
@@ -88,7 +89,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the server sensors now and object/link sensors as they enter the scope."""
-    hub = entry.runtime_data
+    hub = entry.runtime_data.hub
     async_add_entities(
         SaymonSensor(hub, description)
         for description in (

@@ -141,7 +141,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 hass, sim, comet_url=node.url, options=mqtt_options(broker.port)
             )
             hub = await setup_and_settle(hass, entry)
-            mirror = hub.mirror
+            mirror = hub.entry.runtime_data.mirror
             assert mirror is not None
             await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await asyncio.sleep(1.0)  # the retained picture of the connect goes out first

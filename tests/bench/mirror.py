@@ -15,6 +15,7 @@ import json
 import shutil
 from typing import Any
 
+from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.simulator import SaymonSimulator
 
 from .env import (
@@ -76,7 +77,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         async with home_assistant() as hass:
             entry = await add_entry(hass, sim, options=mqtt_options(broker.port))
             hub = await setup_and_settle(hass, entry)
-            mirror = hub.mirror
+            mirror: SaymonMirror | None = hub.entry.runtime_data.mirror
             assert mirror is not None
             await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await hass.async_block_till_done()

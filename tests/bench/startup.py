@@ -71,7 +71,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         )
         available_s = time.monotonic() - started
         await setup
-        hub = entry.runtime_data
+        hub = entry.runtime_data.hub
         await wait_until(lambda: hub.connected and hub.resyncs >= 1, 120, "first resync")
         settled_s = time.monotonic() - started
         await hass.async_block_till_done()

@@ -82,15 +82,15 @@ async def start(
     hass: HomeAssistant, simulator: SaymonSimulator, broker: MosquittoBroker
 ) -> SaymonHub:
     entry = await setup_entry(hass, simulator, mirror_options(broker))
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await wait_for(lambda: hub.connected and hub.resyncs >= 1, what="Comet")
     await simulator.wait_for_sockets(1, topic="model-changed")
     return hub
 
 
 def mirror(hub: SaymonHub) -> SaymonMirror:
-    assert isinstance(hub.mirror, SaymonMirror)
-    return hub.mirror
+    assert isinstance(hub.entry.runtime_data.mirror, SaymonMirror)
+    return hub.entry.runtime_data.mirror
 
 
 def latest(subscriber: Subscriber, topic: str) -> Any:

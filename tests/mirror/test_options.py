@@ -129,8 +129,8 @@ async def test_dedicated_broker_is_tested_then_mirrors(
     assert entry.options[CONF_MQTT_BASE_TOPIC] == "lab/saymon"  # wildcards cleaned
     assert entry.options[CONF_MQTT_QOS] == 1
     await settled(hass, entry)
-    hub: SaymonHub = entry.runtime_data
-    mirror = hub.mirror
+    hub: SaymonHub = entry.runtime_data.hub
+    mirror = hub.entry.runtime_data.mirror
     assert isinstance(mirror, SaymonMirror)
     await wait_for(lambda: mirror.transport.connected, what="mirror connected")
     assert PASSWORD not in repr(hub_diagnostics(hub))

@@ -4,6 +4,6 @@
 updates), ``events.py`` (bus events), ``availability.py`` (outages and repairs).
 """
 
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
 
-__all__ = ["SaymonConfigEntry", "SaymonHub"]
+__all__ = ["SaymonHub"]

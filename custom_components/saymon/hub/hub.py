@@ -12,7 +12,7 @@ consumers write while a storm lasts.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
@@ -46,10 +46,6 @@ from .devices import DeviceTree
 from .events import BusEvents, IncidentListener
 from .signals import EntitySignals
 
-if TYPE_CHECKING:
-    from ..mqtt.mirror import SaymonMirror
-
-type SaymonConfigEntry = ConfigEntry[SaymonHub]
 type ChangeListener = Callable[[Sequence[Change], bool], None]
 
 
@@ -57,7 +53,7 @@ class SaymonHub:
     """Everything Home Assistant knows about one SAYMON server, kept live."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: SaymonConfigEntry, session: aiohttp.ClientSession
+        self, hass: HomeAssistant, entry: ConfigEntry, session: aiohttp.ClientSession
     ) -> None:
         """Create the parts; nothing is sent before :meth:`async_setup`."""
         self.hass = hass
@@ -89,8 +85,6 @@ class SaymonHub:
         )
         self.state_options = StateOptions()
         """The state sensors' options, cached for this server's states."""
-        self.mirror: SaymonMirror | None = None
-        """The MQTT mirror when it is on; set by the entry setup."""
         self._listeners: list[ChangeListener] = []
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
