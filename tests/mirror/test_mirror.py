@@ -18,7 +18,6 @@ from custom_components.saymon.const import (
     CONF_MQTT_QOS,
     MQTT_BROKER,
 )
-from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.integration.common import serving, setup_entry
@@ -31,7 +30,7 @@ from tests.simulator import (
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import present, wait_for
+from tests.util import wait_for
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 BASE = "test/saymon"
@@ -264,12 +263,13 @@ async def test_unload_publishes_offline_and_stops_threads(
 
     before = {t.name for t in threading.enumerate()}
     hub = await start(hass, simulator, broker)
-    await wait_for(lambda: mirror(hub).transport.connected, what="broker")
+    the_mirror = mirror(hub)
+    await wait_for(lambda: the_mirror.transport.connected, what="broker")
     assert await hass.config_entries.async_unload(hub.entry.entry_id)
     await subscriber.wait_for(lambda: latest(subscriber, f"{BASE}/status") == "offline")
     leftover = {t.name for t in threading.enumerate()} - before
     assert [name for name in leftover if not name.startswith(HA_EXECUTORS)] == []
-    assert present(hub_diagnostics(hub)["mqtt"])["transport"]["connects"] >= 1
+    assert the_mirror.diagnostics()["transport"]["connects"] >= 1
 
 
 async def test_home_assistant_stop_publishes_offline_and_stops_threads(
@@ -280,7 +280,8 @@ async def test_home_assistant_stop_publishes_offline_and_stops_threads(
 
     before = {t.name for t in threading.enumerate()}
     hub = await start(hass, simulator, broker)
-    await wait_for(lambda: mirror(hub).transport.connected, what="broker")
+    the_mirror = mirror(hub)
+    await wait_for(lambda: the_mirror.transport.connected, what="broker")
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
     await subscriber.wait_for(lambda: latest(subscriber, f"{BASE}/status") == "offline")
