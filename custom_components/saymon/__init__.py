@@ -9,9 +9,10 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
 from .migration import async_migrate
 from .mqtt.mirror import MirrorSettings, SaymonMirror
+from .runtime import SaymonConfigEntry, SaymonData
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
@@ -36,16 +37,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bo
     session = async_get_clientsession(hass, verify_ssl=entry.data.get(CONF_VERIFY_SSL, True))
     hub = SaymonHub(hass, entry, session)
     await hub.async_setup()
-    entry.runtime_data = hub
-    entry.async_on_unload(hub.async_shutdown)
+    data = entry.runtime_data = SaymonData(hub)
+    entry.async_on_unload(data.async_shutdown)
     settings = MirrorSettings.from_options(entry.options, hub.host)
     if settings.enabled:
-        mirror = SaymonMirror(hass, hub, settings)
-        hub.mirror = mirror
-        await mirror.async_start()
-        # Registered after the hub's shutdown, so it runs first: "offline" is published
-        # while the hub still exists.
-        entry.async_on_unload(mirror.async_stop)
+        data.mirror = SaymonMirror(hass, hub, settings)
+        await data.mirror.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
     async def _async_ha_stop(_event: Event) -> None:
@@ -53,9 +50,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bo
 
         Otherwise every restart would leave a SAYMON session behind until it expires.
         """
-        if hub.mirror is not None:
-            await hub.mirror.async_stop()
-        await hub.async_shutdown()
+        await data.async_shutdown()
 
     # A plain listener (not listen_once): removing it on a later unload is always valid.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_ha_stop))
@@ -69,7 +64,7 @@ async def _async_options_updated(hass: HomeAssistant, entry: SaymonConfigEntry) 
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bool:
-    """Unload platforms; the hub's shutdown closes every connection and task."""
+    """Unload platforms; the runtime data's shutdown then closes every connection and task."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -77,7 +72,7 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: SaymonConfigEntry, device: dr.DeviceEntry
 ) -> bool:
     """Let users delete devices of objects that left SAYMON or the scope, not live ones."""
-    hub = entry.runtime_data
+    hub = entry.runtime_data.hub
     if hub.server_identifier in device.identifiers:
         return False
     return not any(

@@ -16,41 +16,45 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import SaymonObjectEntity, SaymonServerEntity, async_track_scope
-from .hub import SaymonConfigEntry, SaymonHub
+from .entity import (
+    EntityView,
+    SaymonEntity,
+    SaymonEntityDescription,
+    ServerView,
+    Subject,
+    async_track_scope,
+)
+from .runtime import SaymonConfigEntry
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class SaymonServerBinaryDescription(BinarySensorEntityDescription):
-    """A binary sensor of the server device."""
+class SaymonBinarySensorDescription(BinarySensorEntityDescription, SaymonEntityDescription):
+    """A SAYMON binary sensor: of the server (``server_fn``) or of an object (``is_on_fn``)."""
 
-    value_fn: Callable[[SaymonHub], bool]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SaymonObjectBinaryDescription(BinarySensorEntityDescription):
-    """A binary sensor of an object device."""
-
-    value_fn: Callable[[SaymonHub, str], bool]
+    server_fn: Callable[[ServerView], bool] | None = None
+    is_on_fn: Callable[[EntityView], bool] | None = None
 
 
-SERVER_BINARY_SENSORS: tuple[SaymonServerBinaryDescription, ...] = (
-    SaymonServerBinaryDescription(
+SERVER_BINARY_SENSORS: tuple[SaymonBinarySensorDescription, ...] = (
+    SaymonBinarySensorDescription(
         key="connectivity",
         translation_key="comet_connection",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda hub: hub.connected,
+        always_available=True,  # it reports the link itself, at once (no grace period)
+        server_fn=lambda server: server.connected,
     ),
 )
 
-OBJECT_BINARY_SENSORS: tuple[SaymonObjectBinaryDescription, ...] = (
-    SaymonObjectBinaryDescription(
+OBJECT_BINARY_SENSORS: tuple[SaymonBinarySensorDescription, ...] = (
+    SaymonBinarySensorDescription(
         key="problem",
+        subject=Subject.OBJECT,
         device_class=BinarySensorDeviceClass.PROBLEM,
-        value_fn=lambda hub, object_id: hub.model.has_incident(object_id),
+        on_problem=True,
+        is_on_fn=lambda entity: entity.problem,
     ),
 )
 
@@ -61,52 +65,27 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the connectivity sensor and one problem sensor per object in scope."""
-    hub = entry.runtime_data
-    async_add_entities(
-        SaymonConnectivitySensor(hub, description) for description in SERVER_BINARY_SENSORS
-    )
+    hub = entry.runtime_data.hub
+    async_add_entities(SaymonBinarySensor(hub, d) for d in SERVER_BINARY_SENSORS)
     async_track_scope(
         entry,
         async_add_entities,
         lambda ids: [
-            SaymonProblemSensor(hub, description, object_id)
-            for object_id in ids
-            for description in OBJECT_BINARY_SENSORS
+            SaymonBinarySensor(hub, d, target) for target in ids for d in OBJECT_BINARY_SENSORS
         ],
     )
 
 
-class SaymonConnectivitySensor(SaymonServerEntity, BinarySensorEntity):
-    """Whether the Comet link is up, shown at once (no grace period)."""
+class SaymonBinarySensor(SaymonEntity, BinarySensorEntity):
+    """The Comet link, or whether an object has an open incident."""
 
-    entity_description: SaymonServerBinaryDescription
-
-    def __init__(self, hub: SaymonHub, description: SaymonServerBinaryDescription) -> None:
-        """Attach to the server device."""
-        super().__init__(hub, description, description.key)
-
-    @property
-    def available(self) -> bool:
-        """Always available: it reports the link itself."""
-        return True
+    entity_description: SaymonBinarySensorDescription
 
     @property
     def is_on(self) -> bool:
-        """Read the link state."""
-        return self.entity_description.value_fn(self.hub)
-
-
-class SaymonProblemSensor(SaymonObjectEntity, BinarySensorEntity):
-    """On while the object has an open incident."""
-
-    entity_description: SaymonObjectBinaryDescription
-
-    @property
-    def update_signal(self) -> str:
-        """Only this object's incident changes (not its state changes)."""
-        return self.hub.signal_problem(self.target_id)
-
-    @property
-    def is_on(self) -> bool:
-        """Read from the model's active incidents."""
-        return self.entity_description.value_fn(self.hub, self.target_id)
+        """Read the value from the model (or the link)."""
+        description = self.entity_description
+        if description.server_fn is not None:
+            return description.server_fn(self.server)
+        assert description.is_on_fn is not None  # noqa: S101 - one of the two is given
+        return description.is_on_fn(self.view)

@@ -1,12 +1,12 @@
 """One flush of coalesced updates per event-loop turn, spaced out while a storm lasts.
 
-The hub writes entity states and the MQTT mirror publishes retained topics this way: each
-change only marks what is dirty and asks for a flush; the flush runs once the current batch
-of Comet events is handled. While a storm's work waits (at least :data:`STORM_BACKLOG` Comet
-events still queued, or MQTT messages not yet sent) flushes are at least
-:data:`STORM_FLUSH_INTERVAL` apart, so something that changes many times in a storm is written
-once per interval with its latest value instead of once per batch. Events themselves (bus
-events, MQTT event topics) are never coalesced.
+The one coalescing policy of the integration: entity state writes and the MQTT mirror's
+retained topics both go through the hub's :class:`Coalescer`. Each change only marks what is
+dirty and asks for a flush; the flush runs once the current batch of Comet events is handled.
+While a storm's work waits (at least :data:`STORM_BACKLOG` Comet events still queued, or MQTT
+messages not yet sent) flushes are at least :data:`STORM_FLUSH_INTERVAL` apart, so something
+that changes many times in a storm is written once per interval with its latest value instead
+of once per batch. Events themselves (bus events, MQTT event topics) are never coalesced.
 """
 
 from __future__ import annotations
@@ -66,3 +66,56 @@ class CoalescedFlush:
         self._handle = None
         self._flushed_at = self._loop.time()
         self._flush()
+
+
+class Coalescer:
+    """The hub's one :class:`CoalescedFlush`, shared by every consumer of the change stream.
+
+    Each consumer registers its flush (and what says it is busy, e.g. an MQTT queue); one
+    request flushes them all, in registration order, spaced out while any of them is busy.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Nothing is registered yet."""
+        self._flushes: list[Callable[[], None]] = []
+        self._busy: list[Callable[[], bool]] = []
+        self._flush = CoalescedFlush(loop, self._run, self.busy)
+
+    def add(
+        self, flush: Callable[[], None], busy: Callable[[], bool] | None = None
+    ) -> Callable[[], None]:
+        """Flush ``flush`` with the others; returns what unregisters it."""
+        self._flushes.append(flush)
+        if busy is not None:
+            self._busy.append(busy)
+
+        def remove() -> None:
+            self._flushes.remove(flush)
+            if busy is not None:
+                self._busy.remove(busy)
+
+        return remove
+
+    def busy_when(self, busy: Callable[[], bool]) -> None:
+        """Also space flushes out while ``busy()`` (e.g. Comet events are queued)."""
+        self._busy.append(busy)
+
+    def busy(self) -> bool:
+        """Whether any consumer has a storm's work waiting."""
+        return any(busy() for busy in self._busy)
+
+    def request(self) -> None:
+        """Ask for a flush after the current loop turn."""
+        self._flush.request()
+
+    def now(self) -> None:
+        """Flush at once (e.g. before a consumer stops)."""
+        self._flush.now()
+
+    def cancel(self) -> None:
+        """Drop a pending flush (the hub is going away)."""
+        self._flush.cancel()
+
+    def _run(self) -> None:
+        for flush in list(self._flushes):
+            flush()

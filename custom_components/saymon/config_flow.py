@@ -38,6 +38,7 @@ from .const import (
     DEFAULT_GRACE_PERIOD,
     DOMAIN,
 )
+from .credentials import credentials_from
 from .flow_helpers import (
     ServerAddress,
     ServerCheck,
@@ -47,7 +48,6 @@ from .flow_helpers import (
     async_check_address,
     async_validate,
     auth_data,
-    credentials_from,
     credentials_schema,
     grace_period_schema,
     without_secrets,

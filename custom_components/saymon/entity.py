@@ -1,12 +1,21 @@
-"""Base entities: shared availability, device info and update signals.
+"""The one base of every SAYMON entity: what it describes, its device, ids and update signal.
 
-Entities never poll. The hub sends a dispatcher signal per object (coalesced per loop tick)
-and one broadcast when availability flips, so an event reaches only the entities it concerns.
+An entity describes the server, one object or one link (:class:`Subject`, set by its
+description). From that follow its unique id (SAYMON ids only), its device (the server's, or
+the object's; links hang on the server device), the dispatcher signal that tells it to write its
+state, and when it is available. Platforms declare their entities as tables of descriptions
+whose ``*_fn`` fields read a :class:`ServerView` or :class:`EntityView`: the thing described,
+not the hub.
+
+Entities never poll: the hub's change stream marks the signals of what changed (coalesced, see
+:mod:`.hub.signals`), and one broadcast goes out when availability flips.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -14,82 +23,148 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .api.model import SaymonModel
 from .api.models import EntityType
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
+from .states import state_key
+
+
+class Subject(StrEnum):
+    """What an entity describes (the middle part of a tracked entity's unique id)."""
+
+    SERVER = "server"
+    OBJECT = "object"
+    LINK = "link"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SaymonEntityDescription(EntityDescription):
+    """What every SAYMON description says beyond Home Assistant's own fields."""
+
+    subject: Subject = Subject.SERVER
+    on_problem: bool = False
+    """Written when the object's incidents change, not when its state does."""
+    always_available: bool = False
+    """Reports the link itself, so it stays available while the link is down."""
+    placeholders: Mapping[str, str] | None = None
+    """Translation placeholders of the name (e.g. an incident level's SAYMON name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerView:
+    """The SAYMON server, as server entities read it."""
+
+    model: SaymonModel
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EntityView:
+    """One SAYMON object or link, as its entities read it."""
+
+    model: SaymonModel
+    entity_id: str
+
+    @property
+    def state_key(self) -> str | None:
+        """Its state as the state sensor shows it (translated built-ins, custom names)."""
+        return state_key(self.model, self.model.state_of(self.entity_id))
+
+    @property
+    def problem(self) -> bool:
+        """Whether it has an open incident."""
+        return self.model.has_incident(self.entity_id)
 
 
 class SaymonEntity(Entity):
-    """An entity of one SAYMON server."""
+    """An entity of one SAYMON server: the server's, an object's or a link's."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    entity_description: SaymonEntityDescription
 
-    def __init__(self, hub: SaymonHub, description: EntityDescription, unique_suffix: str) -> None:
+    def __init__(
+        self, hub: SaymonHub, description: SaymonEntityDescription, target_id: str | None = None
+    ) -> None:
         """Name the entity from its description; ids come from SAYMON ids only."""
         self.hub = hub
         self.entity_description = description
-        self._attr_unique_id = f"{hub.server_key}|{unique_suffix}"
+        self.target_id = target_id
+        subject = description.subject
+        if subject is Subject.SERVER or target_id is None:
+            self._attr_unique_id = f"{hub.server_key}|{description.key}"
+            self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
+        else:
+            self._attr_unique_id = f"{hub.server_key}|{subject}|{target_id}|{description.key}"
+            identifier = (
+                hub.object_identifier(target_id)
+                if subject is Subject.OBJECT
+                else hub.server_identifier
+            )
+            self._attr_device_info = DeviceInfo(identifiers={identifier})
+        placeholders = dict(description.placeholders or {})
+        if subject is Subject.LINK and target_id is not None:  # the name says which link
+            placeholders["link"] = hub.model.entity_name(EntityType.LINK, target_id) or target_id
+        if placeholders:
+            self._attr_translation_placeholders = placeholders
 
     @property
     def update_signal(self) -> str:
         """The dispatcher signal that tells this entity to write its state."""
-        return self.hub.signal_server
+        signals = self.hub.signals
+        if self.target_id is None:
+            return signals.server
+        if self.entity_description.on_problem:
+            return signals.problem(self.target_id)
+        return signals.entity(self.target_id)
+
+    @property
+    def server(self) -> ServerView:
+        """The server, for server descriptions' ``*_fn``."""
+        return ServerView(self.hub.model, self.hub.connected)
+
+    @property
+    def view(self) -> EntityView:
+        """The object or link, for their descriptions' ``*_fn``."""
+        assert self.target_id is not None  # noqa: S101 - only tracked entities ask
+        return EntityView(self.hub.model, self.target_id)
 
     @property
     def available(self) -> bool:
-        """Unavailable only once the Comet link has been down longer than the grace period."""
-        return self.hub.available
+        """Whether the entity can be trusted now.
+
+        Unavailable once the link was down longer than the grace period, or once the object or
+        link left SAYMON.
+        """
+        if self.entity_description.always_available:
+            return True
+        if not self.hub.available:
+            return False
+        if self.target_id is None:
+            return True
+        model = self.hub.model
+        collection = (
+            model.links if self.entity_description.subject is Subject.LINK else (model.objects)
+        )
+        return self.target_id in collection
 
     async def async_added_to_hass(self) -> None:
-        """Listen for this entity's updates and for availability changes."""
+        """Listen for this entity's updates, availability changes and SAYMON's deletion."""
         await super().async_added_to_hass()
+        signals = self.hub.signals
         # dict.fromkeys: the event entity's update signal *is* the availability signal, and
         # connecting one method twice to one signal makes the second removal warn.
-        for signal in dict.fromkeys((self.update_signal, self.hub.signal_availability)):
+        for signal in dict.fromkeys((self.update_signal, signals.availability)):
             self.async_on_remove(
                 async_dispatcher_connect(self.hass, signal, self.async_write_ha_state)
             )
-
-
-class SaymonServerEntity(SaymonEntity):
-    """An entity of the server (service) device."""
-
-    def __init__(self, hub: SaymonHub, description: EntityDescription, unique_suffix: str) -> None:
-        """Attach to the server device."""
-        super().__init__(hub, description, unique_suffix)
-        self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
-
-
-class SaymonTrackedEntity(SaymonEntity):
-    """An entity of one SAYMON object or link: updated by that entity's signal only."""
-
-    def __init__(
-        self,
-        hub: SaymonHub,
-        description: EntityDescription,
-        entity_type: EntityType,
-        target_id: str,
-    ) -> None:
-        """Remember which SAYMON entity this is; the unique id says it too."""
-        super().__init__(
-            hub, description, f"{entity_type.name.lower()}|{target_id}|{description.key}"
-        )
-        self.entity_type = entity_type
-        self.target_id = target_id
-
-    @property
-    def update_signal(self) -> str:
-        """Only this SAYMON entity's changes."""
-        return self.hub.signal_entity(self.target_id)
-
-    async def async_added_to_hass(self) -> None:
-        """Also leave Home Assistant when SAYMON deletes the object or link."""
-        await super().async_added_to_hass()
-        self.async_on_remove(
-            async_dispatcher_connect(
-                self.hass, self.hub.signal_removed(self.target_id), self._async_deleted
+        if self.target_id is not None:
+            self.async_on_remove(
+                async_dispatcher_connect(
+                    self.hass, signals.removed(self.target_id), self._async_deleted
+                )
             )
-        )
 
     async def _async_deleted(self) -> None:
         """Remove this entity from the entity registry (and so from Home Assistant)."""
@@ -99,35 +174,6 @@ class SaymonTrackedEntity(SaymonEntity):
         else:  # not registered, or its device already took it along
             await self.async_remove(force_remove=True)
 
-    @property
-    def available(self) -> bool:
-        """Unavailable while the link is down, or once the entity left SAYMON."""
-        collection = (
-            self.hub.model.links if self.entity_type is EntityType.LINK else self.hub.model.objects
-        )
-        return super().available and self.target_id in collection
-
-
-class SaymonObjectEntity(SaymonTrackedEntity):
-    """An entity of one SAYMON object's device."""
-
-    def __init__(self, hub: SaymonHub, description: EntityDescription, object_id: str) -> None:
-        """Attach to the object's device."""
-        super().__init__(hub, description, EntityType.OBJECT, object_id)
-        self._attr_device_info = DeviceInfo(identifiers={hub.object_identifier(object_id)})
-
-
-class SaymonLinkEntity(SaymonTrackedEntity):
-    """An entity of a SAYMON link, shown on the server device."""
-
-    def __init__(self, hub: SaymonHub, description: EntityDescription, link_id: str) -> None:
-        """Attach to the server device; the name says which link."""
-        super().__init__(hub, description, EntityType.LINK, link_id)
-        self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
-        self._attr_translation_placeholders = {
-            "link": hub.model.entity_name(EntityType.LINK, link_id) or link_id
-        }
-
 
 def async_track_scope(
     entry: SaymonConfigEntry,
@@ -136,7 +182,7 @@ def async_track_scope(
     links: Callable[[Iterable[str]], Iterable[Entity]] | None = None,
 ) -> None:
     """Add entities for what is in scope now, and for objects/links that join it later."""
-    hub = entry.runtime_data
+    hub = entry.runtime_data.hub
     async_add_entities(objects(hub.ordered_objects()))
     entry.async_on_unload(
         hub.add_object_listener(lambda ids: async_add_entities(objects(sorted(ids))))

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .api.model import IncidentChangeKind
 from .api.models import LEVEL_ALARM, LEVEL_CLEARED, LEVEL_MAJOR, LEVEL_WARNING
-from .entity import SaymonServerEntity
-from .hub import SaymonConfigEntry, SaymonHub
-from .model import IncidentChangeKind
+from .entity import SaymonEntity, SaymonEntityDescription
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
 
 PARALLEL_UPDATES = 0
 
-INCIDENT_EVENTS = EventEntityDescription(
+
+@dataclass(frozen=True, kw_only=True)
+class SaymonEventDescription(EventEntityDescription, SaymonEntityDescription):
+    """The server's incident event entity."""
+
+
+INCIDENT_EVENTS = SaymonEventDescription(
     key="incidents",
     translation_key="incidents",
     event_types=[kind.value for kind in IncidentChangeKind],
@@ -43,10 +51,10 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the incident event entity."""
-    async_add_entities([SaymonIncidentEvent(entry.runtime_data)])
+    async_add_entities([SaymonIncidentEvent(entry.runtime_data.hub)])
 
 
-class SaymonIncidentEvent(SaymonServerEntity, EventEntity):
+class SaymonIncidentEvent(SaymonEntity, EventEntity):
     """Every incident change, one event each, with the incident's details as attributes.
 
     Not coalesced like the other entities' writes: an event is not a state that a later one
@@ -56,9 +64,11 @@ class SaymonIncidentEvent(SaymonServerEntity, EventEntity):
     shows that incident (object, text, level) as the cause of the entity's line.
     """
 
+    entity_description: SaymonEventDescription
+
     def __init__(self, hub: SaymonHub) -> None:
         """Attach to the server device."""
-        super().__init__(hub, INCIDENT_EVENTS, INCIDENT_EVENTS.key)
+        super().__init__(hub, INCIDENT_EVENTS)
 
     async def async_added_to_hass(self) -> None:
         """Receive incident changes from the hub."""
@@ -68,7 +78,7 @@ class SaymonIncidentEvent(SaymonServerEntity, EventEntity):
     @property
     def update_signal(self) -> str:
         """Only availability changes rewrite this entity; incidents trigger it directly."""
-        return self.hub.signal_availability
+        return self.hub.signals.availability
 
     @callback
     def _incident(self, kind: str, data: dict[str, Any], context: Context) -> None:

@@ -47,7 +47,7 @@ from .api.errors import (
 )
 from .api.models import CurrentUser
 from .api.probe import NotSaymonError, plain_http_url, probe_api, probe_comet
-from .api.rest import Credentials, PasswordCredentials, SaymonRestClient, TokenCredentials
+from .api.rest import Credentials, SaymonRestClient, TokenCredentials
 from .api.url import (
     InvalidURLError,
     comet_endpoint,
@@ -147,13 +147,6 @@ def auth_data(method: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
             CONF_PASSWORD: str(user_input[CONF_PASSWORD]),
         }
     return {CONF_AUTH_METHOD: method, CONF_API_TOKEN: str(user_input[CONF_API_TOKEN]).strip()}
-
-
-def credentials_from(data: Mapping[str, Any]) -> Credentials:
-    """Build the client's credentials from entry data (or :func:`auth_data`)."""
-    if data[CONF_AUTH_METHOD] == AUTH_PASSWORD:
-        return PasswordCredentials(data[CONF_USERNAME], data[CONF_PASSWORD])
-    return TokenCredentials(data[CONF_API_TOKEN])
 
 
 def without_secrets(values: Mapping[str, Any] | None) -> dict[str, Any]:

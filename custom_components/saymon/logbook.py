@@ -73,7 +73,7 @@ def _incidents_entity(hass: HomeAssistant, config_entry_id: Any) -> str | None:
     entry = hass.config_entries.async_get_entry(config_entry_id)
     if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
         return None
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     server = hub.device(hub.server_identifier)
     return None if server is None else _device_entity(hass, server.id, "event")
 

@@ -8,10 +8,11 @@ show how many devices a choice makes) and the hub.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .api.model import subtree_ids
 from .api.models import SaymonObject
 from .const import (
     AUTO_ALL_LIMIT,
@@ -69,29 +70,6 @@ def default_scope_options(object_count: int) -> dict[str, Any]:
         CONF_CLASSES: [],
         CONF_LINKS: False,
     }
-
-
-def children_index(objects: Iterable[SaymonObject]) -> dict[str, list[str]]:
-    """Map each object id to its children's ids, from ``parent_ids`` (always present)."""
-    children: dict[str, list[str]] = {}
-    for obj in objects:
-        for parent in obj.parent_ids:
-            children.setdefault(parent, []).append(obj.id)
-    return children
-
-
-def subtree_ids(objects: Mapping[str, SaymonObject], roots: Collection[str]) -> set[str]:
-    """Return ``roots`` (those that exist) and all their descendants; cycles are tolerated."""
-    children = children_index(objects.values())
-    seen: set[str] = set()
-    stack = [root for root in roots if root in objects]
-    while stack:
-        object_id = stack.pop()
-        if object_id in seen:
-            continue
-        seen.add(object_id)
-        stack.extend(children.get(object_id, ()))
-    return seen
 
 
 def object_path(objects: Mapping[str, SaymonObject], object_id: str, limit: int = 8) -> str:

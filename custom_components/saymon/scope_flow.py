@@ -31,6 +31,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .api.errors import SaymonConnectionError, SaymonError, SaymonInvalidCredentialsError
+from .api.model import children_index
 from .api.models import SaymonObject
 from .api.rest import SaymonRestClient
 from .const import (
@@ -43,7 +44,7 @@ from .const import (
     SCOPE_SELECTED,
 )
 from .schema_lib import vol
-from .scope import Scope, children_index, object_path
+from .scope import Scope, object_path
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -13,17 +13,19 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
 
-from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING
+from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING, IncidentLevel
 from .entity import (
-    SaymonLinkEntity,
-    SaymonObjectEntity,
-    SaymonServerEntity,
-    SaymonTrackedEntity,
+    EntityView,
+    SaymonEntity,
+    SaymonEntityDescription,
+    ServerView,
+    Subject,
     async_track_scope,
 )
-from .hub import SaymonConfigEntry, SaymonHub
-from .states import state_key, state_options
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
 
 PARALLEL_UPDATES = 0
 COMMON_LEVELS = frozenset({LEVEL_ALARM, LEVEL_WARNING, LEVEL_MAJOR})
@@ -31,55 +33,53 @@ COMMON_LEVELS = frozenset({LEVEL_ALARM, LEVEL_WARNING, LEVEL_MAJOR})
 
 
 @dataclass(frozen=True, kw_only=True)
-class SaymonServerSensorDescription(SensorEntityDescription):
-    """A sensor of the server device."""
+class SaymonSensorDescription(SensorEntityDescription, SaymonEntityDescription):
+    """A SAYMON sensor: of the server (``server_fn``) or of an object or link (``value_fn``)."""
 
-    value_fn: Callable[[SaymonHub], int | None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SaymonEntitySensorDescription(SensorEntityDescription):
-    """A sensor of an object or link, reading its entry in the model."""
-
-    value_fn: Callable[[SaymonHub, str], str | None]
+    server_fn: Callable[[ServerView], StateType] | None = None
+    value_fn: Callable[[EntityView], StateType] | None = None
 
 
-SERVER_SENSORS: tuple[SaymonServerSensorDescription, ...] = (
-    SaymonServerSensorDescription(
+SERVER_SENSORS: tuple[SaymonSensorDescription, ...] = (
+    SaymonSensorDescription(
         key="active_incidents",
         translation_key="active_incidents",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda hub: len(hub.model.incidents),
+        server_fn=lambda server: len(server.model.incidents),
     ),
 )
 
-OBJECT_SENSORS: tuple[SaymonEntitySensorDescription, ...] = (
-    SaymonEntitySensorDescription(
+OBJECT_SENSORS: tuple[SaymonSensorDescription, ...] = (
+    SaymonSensorDescription(
         key="state",
         translation_key="object_state",
+        subject=Subject.OBJECT,
         device_class=SensorDeviceClass.ENUM,
-        value_fn=lambda hub, object_id: state_key(hub.model, hub.model.state_of(object_id)),
+        value_fn=lambda entity: entity.state_key,
     ),
 )
 
-LINK_SENSORS: tuple[SaymonEntitySensorDescription, ...] = (
-    SaymonEntitySensorDescription(
+LINK_SENSORS: tuple[SaymonSensorDescription, ...] = (
+    SaymonSensorDescription(
         key="state",
         translation_key="link_state",
+        subject=Subject.LINK,
         device_class=SensorDeviceClass.ENUM,
-        value_fn=lambda hub, link_id: state_key(hub.model, hub.model.state_of(link_id)),
+        value_fn=lambda entity: entity.state_key,
     ),
 )
 
 
-def level_description(level_id: str) -> SaymonServerSensorDescription:
-    """Describe the count sensor of one incident level."""
-    return SaymonServerSensorDescription(
+def level_description(level: IncidentLevel) -> SaymonSensorDescription:
+    """Describe the count sensor of one incident level (named after the level in SAYMON)."""
+    level_id = level.id
+    return SaymonSensorDescription(
         key=f"incidents_level_{level_id}",
         translation_key="level_incidents",
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=level_id in COMMON_LEVELS,
-        value_fn=lambda hub: hub.model.level_count(level_id),
+        placeholders={"level": level.name},
+        server_fn=lambda server: server.model.level_count(level_id),
     )
 
 
@@ -89,76 +89,45 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the server sensors now and object/link sensors as they enter the scope."""
-    hub = entry.runtime_data
-    entities: list[SensorEntity] = [
-        SaymonServerSensor(hub, description) for description in SERVER_SENSORS
-    ]
-    entities.extend(
-        SaymonLevelSensor(hub, level_description(level.id), level.name)
-        for level in hub.model.levels.values()
+    hub = entry.runtime_data.hub
+    async_add_entities(
+        SaymonSensor(hub, description)
+        for description in (
+            *SERVER_SENSORS,
+            *(level_description(level) for level in hub.model.levels.values()),
+        )
     )
-    async_add_entities(entities)
     async_track_scope(
         entry,
         async_add_entities,
-        lambda ids: [
-            SaymonObjectSensor(hub, description, object_id)
-            for object_id in ids
-            for description in OBJECT_SENSORS
-        ],
-        lambda ids: [
-            SaymonLinkSensor(hub, description, link_id)
-            for link_id in ids
-            for description in LINK_SENSORS
-        ],
+        lambda ids: [SaymonSensor(hub, d, target) for target in ids for d in OBJECT_SENSORS],
+        lambda ids: [SaymonSensor(hub, d, target) for target in ids for d in LINK_SENSORS],
     )
 
 
-class SaymonServerSensor(SaymonServerEntity, SensorEntity):
-    """A count on the server device."""
+class SaymonSensor(SaymonEntity, SensorEntity):
+    """A count of the server, or the state of an object or link."""
 
-    entity_description: SaymonServerSensorDescription
-
-    def __init__(self, hub: SaymonHub, description: SaymonServerSensorDescription) -> None:
-        """Attach to the server device."""
-        super().__init__(hub, description, description.key)
-
-    @property
-    def native_value(self) -> int | None:
-        """Read the count from the model."""
-        return self.entity_description.value_fn(self.hub)
-
-
-class SaymonLevelSensor(SaymonServerSensor):
-    """Active incidents of one level; the level's SAYMON name goes into the entity name."""
+    entity_description: SaymonSensorDescription
 
     def __init__(
-        self, hub: SaymonHub, description: SaymonServerSensorDescription, level_name: str
+        self, hub: SaymonHub, description: SaymonSensorDescription, target_id: str | None = None
     ) -> None:
-        """Name the sensor after the level."""
-        super().__init__(hub, description)
-        self._attr_translation_placeholders = {"level": level_name}
-
-
-class _SaymonStateSensor(SaymonTrackedEntity, SensorEntity):
-    """The state of a SAYMON object or link."""
-
-    entity_description: SaymonEntitySensorDescription
+        """Describe the server, or the object or link ``target_id``."""
+        super().__init__(hub, description, target_id)
 
     @property
-    def native_value(self) -> str | None:
-        """Read the state from the model."""
-        return self.entity_description.value_fn(self.hub, self.target_id)
+    def native_value(self) -> StateType:
+        """Read the value from the model."""
+        description = self.entity_description
+        if description.server_fn is not None:
+            return description.server_fn(self.server)
+        assert description.value_fn is not None  # noqa: S101 - one of the two is given
+        return description.value_fn(self.view)
 
     @property
-    def options(self) -> list[str]:
-        """SAYMON's states, built-in ones under translated keys."""
-        return state_options(self.hub.model)
-
-
-class SaymonObjectSensor(SaymonObjectEntity, _SaymonStateSensor):
-    """The state of a SAYMON object, on its device."""
-
-
-class SaymonLinkSensor(SaymonLinkEntity, _SaymonStateSensor):
-    """The state of a SAYMON link, on the server device."""
+    def options(self) -> list[str] | None:
+        """SAYMON's states, built-in ones under translated keys (enum sensors only)."""
+        if self.entity_description.device_class is not SensorDeviceClass.ENUM:
+            return None
+        return self.hub.state_options(self.hub.model)

@@ -20,7 +20,8 @@ from homeassistant.util.json import JsonValueType
 
 from .api.errors import SaymonError, SaymonNotFoundError, SaymonPermissionError
 from .const import DOMAIN
-from .hub import SaymonConfigEntry, SaymonHub
+from .hub import SaymonHub
+from .runtime import SaymonConfigEntry
 from .schema_lib import vol
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -67,8 +68,8 @@ def _loaded_hubs(hass: HomeAssistant, entry_id: str | None) -> list[SaymonHub]:
                 translation_key="entry_not_loaded",
                 translation_placeholders={"title": entry.title},
             )
-        return [entry.runtime_data]
-    hubs = [entry.runtime_data for entry in hass.config_entries.async_loaded_entries(DOMAIN)]
+        return [entry.runtime_data.hub]
+    hubs = [entry.runtime_data.hub for entry in hass.config_entries.async_loaded_entries(DOMAIN)]
     if not hubs:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_entries")
     return hubs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .model import SaymonModel
+from .api.model import SaymonModel
 
 BUILTIN_STATE_KEYS: Final = {
     "1": "created",
@@ -37,24 +37,28 @@ def state_key(model: SaymonModel, state_id: str | None) -> str | None:
     return state.name if state is not None else None
 
 
-_options_cache: tuple[object, int, list[str]] | None = None
-
-
-def state_options(model: SaymonModel) -> list[str]:
-    """Return every value the state sensor can take (built-ins first, then custom states).
+class StateOptions:
+    """Every value the state sensor can take (built-ins first, then custom states), cached.
 
     Home Assistant asks for the options on every state write; the list is rebuilt only when
-    the model's state table is another one (a snapshot replaces it) or changed size.
+    the model's state table is another one (a snapshot replaces it) or changed size. One per
+    entry: servers differ in their custom states.
     """
-    global _options_cache  # noqa: PLW0603 - one small cache for every entry
-    states = model.states
-    cached = _options_cache
-    if cached is not None and cached[0] is states and cached[1] == len(states):
-        return cached[2]
-    options = list(BUILTIN_STATE_KEYS.values())
-    for state_id in states:
-        key = state_key(model, state_id)
-        if key is not None and key not in options:
-            options.append(key)
-    _options_cache = (states, len(states), options)
-    return options
+
+    def __init__(self) -> None:
+        """Nothing cached yet."""
+        self._cached: tuple[object, int, list[str]] | None = None
+
+    def __call__(self, model: SaymonModel) -> list[str]:
+        """The options for ``model``'s states."""
+        states = model.states
+        cached = self._cached
+        if cached is not None and cached[0] is states and cached[1] == len(states):
+            return cached[2]
+        options = list(BUILTIN_STATE_KEYS.values())
+        for state_id in states:
+            key = state_key(model, state_id)
+            if key is not None and key not in options:
+                options.append(key)
+        self._cached = (states, len(states), options)
+        return options

@@ -141,7 +141,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 hass, sim, comet_url=node.url, options=mqtt_options(broker.port)
             )
             hub = await setup_and_settle(hass, entry)
-            mirror = hub.mirror
+            mirror = hub.entry.runtime_data.mirror
             assert mirror is not None
             await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await asyncio.sleep(1.0)  # the retained picture of the connect goes out first
@@ -156,7 +156,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
 
             def fired_after(event_type: str, storm: Storm) -> Callable[[], Awaitable[int]]:
                 applied0 = sum(hub.comet.stats.events.values())
-                fired0 = hub.fired[event_type]
+                fired0 = hub.bus.fired[event_type]
 
                 async def want() -> int:
                     await wait_until(
@@ -165,7 +165,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                         "every event applied",
                         progress=lambda: sum(hub.comet.stats.events.values()),
                     )
-                    return hub.fired[event_type] - fired0
+                    return hub.bus.fired[event_type] - fired0
 
                 return want
 

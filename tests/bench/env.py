@@ -174,7 +174,7 @@ async def setup_and_settle(
     """Set the entry up and wait until Comet is connected and the first resync is done."""
     if not await hass.config_entries.async_setup(entry.entry_id):
         raise BenchError(f"entry setup failed: {entry.state}")
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     if not await wait_until(
         lambda: hub.connected and hub.resyncs >= 1, timeout, "the entry to settle"
     ):

@@ -135,7 +135,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                     writes.append((oid, new.state, epoch_ms()))
 
             storm = storms.record(sim, tmp / "storm.ndjson", events=int(rate * duration), seed=21)
-            mirror = hub.mirror
+            mirror = hub.entry.runtime_data.mirror
             assert mirror is not None
             await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await hass.async_block_till_done()

@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 
+from custom_components.saymon.api.live import OBJECT_FIELDS
+from custom_components.saymon.api.model import SaymonModel, Snapshot, index_by_id
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
-from custom_components.saymon.hub import OBJECT_FIELDS
-from custom_components.saymon.model import SaymonModel, Snapshot, index_by_id
 from tests.simulator import SaymonSimulator
 
 from .report import Figure

@@ -15,7 +15,7 @@ import json
 import shutil
 from typing import Any
 
-from custom_components.saymon.const import EVENT_STATE_CHANGED
+from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.simulator import SaymonSimulator
 
 from .env import (
@@ -77,7 +77,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         async with home_assistant() as hass:
             entry = await add_entry(hass, sim, options=mqtt_options(broker.port))
             hub = await setup_and_settle(hass, entry)
-            mirror = hub.mirror
+            mirror: SaymonMirror | None = hub.entry.runtime_data.mirror
             assert mirror is not None
             await wait_until(lambda: mirror.transport.connected, 10, "the mirror")
             await hass.async_block_till_done()
@@ -107,7 +107,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 )
                 change = hub.model.apply_state(oid, state)
                 if change is not None:
-                    mirror._on_change(EVENT_STATE_CHANGED, hub._state_event_data(change, False))
+                    mirror.on_changes([change], False)
                 if index % TICK == TICK - 1:
                     await asyncio.sleep(0)
                     # Like a storm the mirror cannot keep up with, but without overflowing
@@ -116,7 +116,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                     while int(transport.stats().get("queued") or 0) > QUEUE_HIGH:
                         await asyncio.sleep(0.005)
             await asyncio.sleep(0)
-            mirror._flusher.now()  # retained states still waiting for the storm interval
+            hub.coalescer.now()  # retained states still waiting for the storm interval
             transport.publish = publish  # type: ignore[method-assign]
             status = await _wait_probe(probe, len(sent))
             ours_s = (float(status["last_ms"] or started) - started) / 1000

@@ -148,10 +148,10 @@ async def run(params: dict[str, Any]) -> list[Figure]:
             storm = storms.record(
                 sim, tmp / "storm.ndjson", events=int(per_s * duration * 1.4), seed=12
             )
-            fired0 = dict(hub.fired)
+            fired0 = dict(hub.bus.fired)
             applied0 = _applied(hub)
             dropped0 = hub.comet.stats.dropped
-            replayed0 = hub.replayed
+            replayed0 = hub.live.stats.replayed
             counters.writes = 0
             samples: list[tuple[float, int]] = []
             gc.collect()  # the recording's garbage, not the integration's
@@ -243,9 +243,9 @@ async def run(params: dict[str, Any]) -> list[Figure]:
             )
             want_bus = storm.by_event[EVENT_STATE_CHANGE] + storm.by_event["incidents"]
             got_bus = (
-                hub.fired[SAYMON_STATE]
+                hub.bus.fired[SAYMON_STATE]
                 - fired0.get(SAYMON_STATE, 0)
-                + hub.fired[EVENT_INCIDENT]
+                + hub.bus.fired[EVENT_INCIDENT]
                 - fired0.get(EVENT_INCIDENT, 0)
             )
             fig(
@@ -253,7 +253,8 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 want_bus - got_bus,
                 op="eq",
                 limit=0,
-                note=f"{got_bus:,} of {want_bus:,} fired ({hub.replayed - replayed0} replayed)",
+                note=f"{got_bus:,} of {want_bus:,} fired "
+                f"({hub.live.stats.replayed - replayed0} replayed)",
             )
             fig(
                 "entity states settled after the last event applied",

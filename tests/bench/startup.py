@@ -71,7 +71,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         )
         available_s = time.monotonic() - started
         await setup
-        hub = entry.runtime_data
+        hub = entry.runtime_data.hub
         await wait_until(lambda: hub.connected and hub.resyncs >= 1, 120, "first resync")
         settled_s = time.monotonic() - started
         await hass.async_block_till_done()
@@ -101,7 +101,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
 
         # Resync after a reconnect, with changes made while Comet was away.
         resyncs = hub.resyncs
-        fired0 = dict(hub.fired)
+        fired0 = dict(hub.bus.fired)
         published0 = dict(sim.counters.events_published)
         await sim.stop_comet()
         await wait_until(lambda: not hub.connected, 30, "the disconnect")
@@ -118,14 +118,14 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         await wait_until(lambda: hub.resyncs > resyncs, 60, "the resync after reconnect")
         await hass.async_block_till_done()
         fired = sum(
-            hub.fired.get(kind, 0) - fired0.get(kind, 0)
+            hub.bus.fired.get(kind, 0) - fired0.get(kind, 0)
             for kind in (EVENT_STATE_CHANGED, EVENT_INCIDENT)
         )
         resync_target = objects == RESYNC_TARGET_OBJECTS
         fig(
             "5",
             f"full resync after reconnect, {objects:,} objects",
-            hub.last_resync_seconds if hub.resyncs > resyncs else None,
+            hub.live.stats.last_resync_seconds if hub.resyncs > resyncs else None,
             "s",
             op="le" if resync_target or objects < RESYNC_TARGET_OBJECTS else "info",
             limit=RESYNC_TARGET if objects <= RESYNC_TARGET_OBJECTS else None,

@@ -207,13 +207,14 @@ class ChaosRig:
     def hub(self) -> SaymonHub:
         """The entry's current hub (a new one after every reload)."""
         assert self.entry is not None
-        hub: SaymonHub = self.entry.runtime_data
+        hub: SaymonHub = self.entry.runtime_data.hub
         return hub
 
     @property
     def mirror(self) -> SaymonMirror:
         """The entry's MQTT mirror."""
-        mirror = self.hub.mirror
+        assert self.entry is not None
+        mirror = self.entry.runtime_data.mirror
         assert isinstance(mirror, SaymonMirror)
         return mirror
 
@@ -265,7 +266,7 @@ class ChaosRig:
             return (
                 entry is not None
                 and entry.state is ConfigEntryState.LOADED
-                and getattr(entry, "runtime_data", old) is not old
+                and getattr(getattr(entry, "runtime_data", None), "hub", old) is not old
             )
 
         await wait_until(reloaded, timeout, "the entry loaded again")
@@ -420,7 +421,9 @@ class ChaosRig:
 
         def quiet() -> bool:
             names = Counter(task.get_name() for task in asyncio.all_tasks())
-            return not any(names.get(name) for name in BUSY_TASKS)
+            return not self.hub.live.resync_pending and not any(
+                names.get(name) for name in BUSY_TASKS
+            )
 
         if not await poll(quiet, timeout):
             found.append("resync/fetch tasks still running")

@@ -199,7 +199,7 @@ async def test_slow_saymon(make_rig: MakeRig) -> None:
     resyncs = hub.resyncs
     await rig.sim.drop_connections()  # reconnect: the resync now crawls while events arrive
     await wait_until(lambda: hub.resyncs > resyncs, 60, "a resync against slow SAYMON")
-    slowest = hub.last_resync_seconds
+    slowest = hub.live.stats.last_resync_seconds
     rig.sim.set_rest_delay(0.0)
     rig.fault_clears()
     await storm

@@ -16,6 +16,12 @@ import pytest
 from custom_components.saymon.api.comet import Backoff, CometClient, Subscription
 from custom_components.saymon.api.errors import SaymonProtocolError
 from custom_components.saymon.api.events import parse_event
+from custom_components.saymon.api.model import (
+    IncidentChanged,
+    IncidentChangeKind,
+    SaymonModel,
+    Snapshot,
+)
 from custom_components.saymon.api.models import EntityType, Incident
 from custom_components.saymon.api.rest import (
     PasswordCredentials,
@@ -24,12 +30,7 @@ from custom_components.saymon.api.rest import (
 )
 from custom_components.saymon.api.url import comet_endpoint
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
-from custom_components.saymon.model import (
-    IncidentChanged,
-    IncidentChangeKind,
-    SaymonModel,
-    Snapshot,
-)
+from custom_components.saymon.diagnostics import hub_diagnostics
 from tests.simulator import SaymonSimulator
 from tests.simulator.entities import Incident as SimIncident
 from tests.util import Recorder, wait_for
@@ -275,8 +276,8 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
     assert [kind for kind, _, _ in fired] == ["opened", "closed"] * 2
     assert "66aa00bb11cc22dd33ee44ff" not in hub.model.incidents
     assert not hub.model.knows_incident(fabricated["id"])
-    assert hub.unverified == 1
-    assert hub.diagnostics()["unverified_incident_events"] == 1
+    assert hub.live.stats.unverified == 1
+    assert hub_diagnostics(hub)["unverified_incident_events"] == 1
 
 
 # -- the parsers -------------------------------------------------------------------------------

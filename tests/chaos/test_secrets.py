@@ -148,7 +148,7 @@ async def test_no_secret_in_logs_diagnostics_mqtt_or_errors(
             errors += await provoked_errors(sim.rest_url, sim.comet_port, issued[0].id)
             # Where a leak would show: a library record carrying the live session id goes
             # through the same logger and filter as python-engineio's connect line.
-            live = rig.entry.runtime_data.rest.session_id
+            live = rig.entry.runtime_data.hub.rest.session_id
             assert live is not None
             logging.getLogger("custom_components.saymon.api.comet.engineio").info(
                 "probe: connecting to /socket.io/?sessionId=%s", quote(live, safe="")

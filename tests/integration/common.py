@@ -28,15 +28,21 @@ from tests.util import wait_for
 
 
 def entry_for(
-    simulator: SaymonSimulator, options: dict[str, Any] | None = None, **data: Any
+    simulator: SaymonSimulator,
+    options: dict[str, Any] | None = None,
+    *,
+    entry_id: str | None = None,
+    title: str | None = None,
+    **data: Any,
 ) -> MockConfigEntry:
     """A config entry like the flow creates for this simulator (password auth)."""
     url = normalize_base_url(simulator.rest_url)
     return MockConfigEntry(
         domain=DOMAIN,
+        entry_id=entry_id,
         version=ENTRY_VERSION,
         minor_version=ENTRY_MINOR_VERSION,
-        title=default_title(url),
+        title=title or default_title(url),
         unique_id=simulator.user_id,
         data={
             CONF_URL: url,
@@ -83,7 +89,7 @@ async def settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """
     await hass.async_block_till_done()
     if entry.state is ConfigEntryState.LOADED:
-        hub = entry.runtime_data
+        hub = entry.runtime_data.hub
         await wait_for(lambda: hub.connected and hub.resyncs >= 1, what="entry settled")
         await hass.async_block_till_done()
 

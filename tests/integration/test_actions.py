@@ -41,7 +41,7 @@ async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
 @pytest.fixture
 async def hub(hass: HomeAssistant, simulator: SaymonSimulator) -> SaymonHub:
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await wait_for(lambda: hub.connected and hub.resyncs >= 1, what="Comet")
     await simulator.wait_for_sockets(1, topic="model-changed")
     return hub
@@ -110,7 +110,7 @@ async def test_action_failures(
 
 async def test_permission_denied(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
     entry = await setup_entry(hass, simulator, username=VIEWER_LOGIN, password=VIEWER_PASSWORD)
-    incident_id = next(iter(entry.runtime_data.model.incidents))
+    incident_id = next(iter(entry.runtime_data.hub.model.incidents))
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
             DOMAIN, "acknowledge_incident", {"incident_id": incident_id}, blocking=True
@@ -282,5 +282,5 @@ async def test_options_change_reloads(
     hass.config_entries.async_update_entry(entry, options={**entry.options, "grace_period": 5})
     await settled(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data is not hub
-    assert entry.runtime_data.grace_period == 5
+    assert entry.runtime_data.hub is not hub
+    assert entry.runtime_data.hub.availability._grace_period == 5

@@ -116,7 +116,7 @@ def table(rendered: str) -> list[list[str]]:
 
 async def connected(hass: HomeAssistant, simulator: SaymonSimulator) -> SaymonHub:
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await simulator.wait_for_sockets(1, topic="model-changed")
     await hass.async_block_till_done()
     return hub

@@ -70,7 +70,7 @@ async def test_two_entries_on_one_server_never_share_a_device(
 
     # A stale device of one entry goes; the other entry's device of the same object stays.
     leaf = next(key for key in sorted(shared_objects) if not simulator.model.objects[key].child_ids)
-    hub: SaymonHub = admin.runtime_data
+    hub: SaymonHub = admin.runtime_data.hub
     assert hub.device(hub.object_identifier(leaf)) is not None
     assert await hass.config_entries.async_unload(admin.entry_id)
     assert await hass.config_entries.async_unload(viewer.entry_id)

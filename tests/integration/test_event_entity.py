@@ -34,7 +34,7 @@ async def test_every_incident_of_a_burst_is_its_own_event(
 ) -> None:
     """A resync replays what Comet missed in one loop tick; each change is one event."""
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     entity = present(
         er.async_get(hass).async_get_entity_id("event", DOMAIN, f"{hub.server_key}|incidents")
     )
@@ -97,7 +97,7 @@ async def test_event_attributes_name_the_incident(
     hass: HomeAssistant, simulator: SaymonSimulator
 ) -> None:
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     entity = present(
         er.async_get(hass).async_get_entity_id("event", DOMAIN, f"{hub.server_key}|incidents")
     )

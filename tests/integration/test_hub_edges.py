@@ -32,7 +32,7 @@ async def start(
     hass: HomeAssistant, simulator: SaymonSimulator, options: dict[str, object] | None = None
 ) -> SaymonHub:
     entry = await setup_entry(hass, simulator, options)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await wait_for(lambda: hub.connected and hub.resyncs >= 1, what="Comet")
     await simulator.wait_for_sockets(1, topic="model-changed")
     await hass.async_block_till_done()

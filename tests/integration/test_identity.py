@@ -92,7 +92,7 @@ async def test_new_entry_title_and_server_device_name_agree(
     entry = result["result"]
     await settled(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     port = simulator.rest_port
     assert entry.title == f"SAYMON 127.0.0.1:{port}"
     assert present(hub.device(hub.server_identifier)).name == entry.title
@@ -103,7 +103,7 @@ async def test_new_entry_title_and_server_device_name_agree(
     hass.config_entries.async_update_entry(entry, title="Production")
     await hass.async_block_till_done()
     await settled(hass, entry)
-    hub = entry.runtime_data
+    hub = entry.runtime_data.hub
     assert present(hub.device(hub.server_identifier)).name == "Production"
     assert (
         registry.async_get_entity_id("sensor", DOMAIN, f"{simulator.user_id}|active_incidents")
@@ -116,7 +116,7 @@ async def test_mqtt_default_base_topic_comes_from_the_host_not_the_title(
 ) -> None:
     """The title is a display name ("SAYMON 127.0.0.1:<port>"); topics keep the bare host."""
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "mqtt"}
@@ -137,7 +137,7 @@ async def test_reconfiguring_a_loaded_entry_keeps_every_device_and_entity(
 ) -> None:
     """Reconfigure to a second address of the same server: nothing is lost or re-created."""
     entry = await setup_entry(hass, simulator, {CONF_LINKS: True})
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     devices = _devices(hass, entry.entry_id)
     entities = _entities(hass, entry.entry_id)
     assert len(devices) == len(simulator.model.objects) + 1
@@ -163,7 +163,7 @@ async def test_reconfiguring_a_loaded_entry_keeps_every_device_and_entity(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
-    moved: SaymonHub = entry.runtime_data
+    moved: SaymonHub = entry.runtime_data.hub
     assert moved is not hub  # reloaded with the new address
     await wait_for(lambda: moved.connected and moved.resyncs >= 1, what="reloaded entry settled")
     assert moved.base_url == normalize_base_url(second)
@@ -312,7 +312,7 @@ async def test_upgrade_from_version_1_keeps_ids_names_areas_and_devices(
     # The default title of version 1 (the bare host) became today's, and the server device agrees.
     port = simulator.rest_port
     assert entry.title == f"SAYMON 127.0.0.1:{port}"
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     assert present(hub.device(hub.server_identifier)).name == entry.title
 
     after = _entities(hass, entry.entry_id)
@@ -369,7 +369,7 @@ async def test_upgrade_keeps_a_custom_title_and_refuses_a_duplicate(
     second = _version_1_again(hass, simulator, await simulator.add_rest_address())
     assert first.entry.state is ConfigEntryState.LOADED
     assert first.entry.title == "Production"
-    hub: SaymonHub = first.entry.runtime_data
+    hub: SaymonHub = first.entry.runtime_data.hub
     assert present(hub.device(hub.server_identifier)).name == "Production"
 
     assert not await hass.config_entries.async_setup(second.entry.entry_id)

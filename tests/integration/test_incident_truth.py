@@ -19,7 +19,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 
-from custom_components.saymon import hub as hub_module
+from custom_components.saymon.api import live as live_module
 from custom_components.saymon.const import (
     CONF_LINKS,
     CONF_PARENTS,
@@ -30,6 +30,7 @@ from custom_components.saymon.const import (
     EVENT_STATE_CHANGED,
     SCOPE_SELECTED,
 )
+from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
 from tests.simulator import (
     CHANGE_CREATED,
@@ -101,7 +102,7 @@ async def test_a_reload_with_cleared_incidents_listed_fires_nothing(hass: HomeAs
         fired = Incidents(hass)
         assert await hass.config_entries.async_reload(entry.entry_id)
         await settled(hass, entry)
-        hub: SaymonHub = entry.runtime_data
+        hub: SaymonHub = entry.runtime_data.hub
         assert set(hub.model.cleared) == set(sim.model.incidents.cleared)
         seen = hub.comet.stats.events[EVENT_INCIDENTS]
         assert await sim.expire_incidents(all_cleared=True) == 3
@@ -121,7 +122,7 @@ async def test_incidents_born_and_gone_in_an_outage_are_replayed_once(
     """
     async with serving(hass, SaymonSimulator(objects=30, seed=4, incident_timeout=3600)) as sim:
         entry = await setup_entry(hass, sim)
-        hub: SaymonHub = entry.runtime_data
+        hub: SaymonHub = entry.runtime_data.hub
         fired = Incidents(hass)
         await sim.stop_comet()
         await wait_for(lambda: not hub.connected, what="the outage")
@@ -156,10 +157,10 @@ async def test_a_count_that_includes_cleared_incidents_does_not_loop(
 
     Before: "SAYMON reports 84 active incidents, model has 28; resyncing", every 5 s.
     """
-    monkeypatch.setattr(hub_module, "COUNT_CHECK_DELAY", 0.05)
+    monkeypatch.setattr(live_module, "COUNT_CHECK_DELAY", 0.05)
     async with serving(hass, SaymonSimulator(objects=30, seed=5, incident_timeout=3600)) as sim:
         sim.set_count_cleared(True)
-        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
+        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data.hub
         resyncs = hub.resyncs
         for object_id in working(sim, 3):
             await sim.set_state(object_id, STATE_ALARM)
@@ -173,11 +174,11 @@ async def test_a_count_that_includes_cleared_incidents_does_not_loop(
         assert hub.resyncs == resyncs
         # A figure nothing explains costs one resync, not one per check.
         hub.model.reported_count = expected + 7
-        hub._check_count_soon()
+        hub.live._check_count_soon()
         await wait_for(lambda: hub.resyncs == resyncs + 1, what="one resync")
         for _ in range(5):
-            hub._check_count_soon()
-            await wait_for(lambda: hub._count_check is None, what="the check")
+            hub.live._check_count_soon()
+            await wait_for(lambda: hub.live._count_check is None, what="the check")
             await hass.async_block_till_done()
         assert hub.resyncs == resyncs + 1
 
@@ -189,7 +190,7 @@ async def test_a_deleted_link_leaves_with_its_last_name(hass: HomeAssistant) -> 
     events carried the raw object id or ``null`` (link) as ``name``.
     """
     async with serving(hass, SaymonSimulator(objects=30, seed=6)) as sim:
-        hub: SaymonHub = (await setup_entry(hass, sim, {CONF_LINKS: True})).runtime_data
+        hub: SaymonHub = (await setup_entry(hass, sim, {CONF_LINKS: True})).runtime_data.hub
         link = next(link for link in sim.model.links.values() if link.source != sim.model.root_id)
         source = sim.model.objects[link.source]
         registry = er.async_get(hass)
@@ -278,7 +279,7 @@ async def test_refresh_during_a_burst_keeps_every_sequence(hass: HomeAssistant) 
             await inner(events)
 
         entry = await setup_entry(hass, sim)
-        hub: SaymonHub = entry.runtime_data
+        hub: SaymonHub = entry.runtime_data.hub
         try:
             sim.core.publisher = publish
             ha_states: dict[str, list[tuple[str | None, str]]] = defaultdict(list)
@@ -364,7 +365,7 @@ async def test_storm_of_12000_cleared_incidents_announces_each_once(
         }
         assert len(open_ids) == count
         options = {CONF_SCOPE: SCOPE_SELECTED, CONF_PARENTS: []}  # no devices: the bus only
-        hub: SaymonHub = (await setup_entry(hass, sim, options)).runtime_data
+        hub: SaymonHub = (await setup_entry(hass, sim, options)).runtime_data.hub
         assert set(hub.model.incidents) >= open_ids
         fired = Incidents(hass)
         objects = [o for o in model.objects if o != model.root_id]
@@ -395,7 +396,7 @@ async def test_text_that_is_not_unicode_harms_nothing(
     for everyone. A model event with such an id raised in the REST URL quoting.
     """
     async with serving(hass, SaymonSimulator(objects=20, seed=10)) as sim:
-        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
+        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data.hub
         assert await async_setup_component(hass, "api", {})
         client = await hass_client()
         object_id = working(sim, 1)[0]
@@ -427,7 +428,7 @@ async def test_text_that_is_not_unicode_harms_nothing(
         assert malformed[EVENT_INCIDENTS] == 1
         assert malformed[EVENT_STATE_CHANGE] == 1
         assert malformed["model-changed"] == 2
-        assert hub.diagnostics()["repaired_text_fields"].get("surrogate", 0) >= 1
+        assert hub_diagnostics(hub)["repaired_text_fields"].get("surrogate", 0) >= 1
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -435,10 +436,10 @@ async def test_the_closed_memory_resyncs_itself_small(
     hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Point 4: when the memory of closed incidents outgrows SAYMON's list, a resync prunes it."""
-    monkeypatch.setattr(hub_module, "CLOSED_CHECKPOINT", 5)
-    monkeypatch.setattr(hub_module, "CHECKPOINT_INTERVAL", 0.0)
+    monkeypatch.setattr(live_module, "CLOSED_CHECKPOINT", 5)
+    monkeypatch.setattr(live_module, "CHECKPOINT_INTERVAL", 0.0)
     async with serving(hass, SaymonSimulator(objects=40, seed=11, incident_timeout=3600)) as sim:
-        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data
+        hub: SaymonHub = (await setup_entry(hass, sim)).runtime_data.hub
         fired = Incidents(hass)
         first, second = working(sim, 14)[:8], working(sim, 14)[8:]
 

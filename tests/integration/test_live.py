@@ -66,7 +66,7 @@ async def connected_hub(
     hass: HomeAssistant, simulator: SaymonSimulator, **options: Any
 ) -> SaymonHub:
     entry = await setup_entry(hass, simulator, options or None)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await wait_for(lambda: hub.connected and hub.resyncs >= 1, what="Comet and first resync")
     await simulator.wait_for_sockets(1, topic="model-changed")
     await hass.async_block_till_done()
@@ -180,7 +180,7 @@ async def test_replay_after_reconnect_without_duplicates(
     # The incident already seen live is not fired again.
     assert len(bus.of(EVENT_INCIDENT, object_id=live)) == 1
     assert present(hass.states.get(state_entity(hass, hub, missed))).state == "down"
-    assert hub.replayed == len(replayed)
+    assert hub.live.stats.replayed == len(replayed)
 
     # A second resync with nothing new fires nothing.
     count = len(bus.events)
@@ -321,7 +321,7 @@ async def test_stale_devices_removed_at_setup(
     hass: HomeAssistant, simulator: SaymonSimulator
 ) -> None:
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     registry = dr.async_get(hass)
     leaf = next(o.id for o in simulator.model.objects.values() if not o.child_ids)
     stale = hub.device(hub.object_identifier(leaf))
@@ -339,7 +339,7 @@ async def test_user_can_delete_only_stale_devices(
     from custom_components.saymon import async_remove_config_entry_device
 
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     registry = dr.async_get(hass)
     live = present(hub.device(hub.object_identifier(simulator.model.root_id)))
     server = present(hub.device(hub.server_identifier))

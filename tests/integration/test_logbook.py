@@ -57,7 +57,7 @@ async def simulator(hass: HomeAssistant, logbook: None) -> AsyncIterator[SaymonS
 @pytest.fixture
 async def hub(hass: HomeAssistant, simulator: SaymonSimulator) -> SaymonHub:
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await simulator.wait_for_sockets(1, topic="model-changed")
     return hub
 
@@ -194,7 +194,7 @@ async def test_incident_without_a_device_links_the_event_entity(
     hass: HomeAssistant, hass_ws_client: Any, simulator: SaymonSimulator
 ) -> None:
     entry = await setup_entry(hass, simulator, options={"links": True})
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     link = next(iter(simulator.model.links.values()))
     events = entity_of(hass, "event", f"{hub.server_key}|incidents")
     start = dt_util.utcnow()

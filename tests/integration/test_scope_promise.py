@@ -72,7 +72,7 @@ async def test_confirmed_numbers_are_created(
     entry = result["result"]
     await settled(hass, entry)
 
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     server = hub.device(hub.server_identifier)
     assert server is not None
     devices = [

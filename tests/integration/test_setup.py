@@ -38,7 +38,7 @@ async def test_devices_mirror_the_object_tree(
 ) -> None:
     entry = await setup_entry(hass, simulator)
     assert entry.state is ConfigEntryState.LOADED
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     registry = dr.async_get(hass)
     devices = dr.async_entries_for_config_entry(registry, entry.entry_id)
     assert len(devices) == len(simulator.model.objects) + 1  # plus the server device
@@ -61,7 +61,7 @@ async def test_entities_show_the_server_state(
     hass: HomeAssistant, simulator: SaymonSimulator
 ) -> None:
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     key = hub.server_key
     active = len(simulator.model.incidents.active)
     assert active > 0
@@ -121,7 +121,7 @@ async def test_home_assistant_stop_logs_out(
 ) -> None:
     """Home Assistant unloads nothing when it stops; the entry closes Comet and logs out itself."""
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await simulator.wait_for_sockets(1)
     (session_id,) = {s.session_id for s in simulator.sockets()}
     assert session_id in simulator.accounts.sessions
@@ -144,7 +144,7 @@ async def test_unload_leaves_nothing_running(
 ) -> None:
     threads = set(threading.enumerate())
     entry = await setup_entry(hass, simulator)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await wait_for(lambda: hub.connected, what="Comet")
     await simulator.wait_for_sockets(1)
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -84,7 +84,7 @@ async def test_storm_coalesces_writes_and_loses_no_event(
     or 50 ms) wrote each object it touched.
     """
     entry = await setup_entry(hass, simulator, comet=node.url)
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     registry = er.async_get(hass)
     entities = {
         present(
@@ -156,8 +156,14 @@ async def test_storm_mirror_sends_every_event_and_coalesces_retained_states(
     its latest value, and the final retained picture is the simulator's.
     """
     entry = await setup_entry(hass, simulator, mirror_options(broker), comet=node.url)
-    hub: SaymonHub = entry.runtime_data
-    await wait_for(lambda: hub.mirror is not None and hub.mirror.transport.connected, what="broker")
+    hub: SaymonHub = entry.runtime_data.hub
+    await wait_for(
+        lambda: (
+            hub.entry.runtime_data.mirror is not None
+            and hub.entry.runtime_data.mirror.transport.connected
+        ),
+        what="broker",
+    )
     subscriber = Subscriber(broker.port, f"{BASE}/#")
     await subscriber.start()
     try:
@@ -212,9 +218,15 @@ async def test_storm_overflowing_the_mirror_queue_keeps_the_retained_truth(
     """
     options = mirror_options(broker, **{CONF_MQTT_QUEUE_SIZE: 1_000})
     entry = await setup_entry(hass, simulator, options, comet=node.url)
-    hub: SaymonHub = entry.runtime_data
-    await wait_for(lambda: hub.mirror is not None and hub.mirror.transport.connected, what="broker")
-    mirror = hub.mirror
+    hub: SaymonHub = entry.runtime_data.hub
+    await wait_for(
+        lambda: (
+            hub.entry.runtime_data.mirror is not None
+            and hub.entry.runtime_data.mirror.transport.connected
+        ),
+        what="broker",
+    )
+    mirror = hub.entry.runtime_data.mirror
     assert mirror is not None
     transport = mirror.transport
     await wait_for(lambda: transport.backlog == 0, what="the first retained picture sent")

@@ -30,7 +30,7 @@ from tests.simulator import (
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import present, wait_for
+from tests.util import wait_for
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 BASE = "test/saymon"
@@ -81,15 +81,15 @@ async def start(
     hass: HomeAssistant, simulator: SaymonSimulator, broker: MosquittoBroker
 ) -> SaymonHub:
     entry = await setup_entry(hass, simulator, mirror_options(broker))
-    hub: SaymonHub = entry.runtime_data
+    hub: SaymonHub = entry.runtime_data.hub
     await wait_for(lambda: hub.connected and hub.resyncs >= 1, what="Comet")
     await simulator.wait_for_sockets(1, topic="model-changed")
     return hub
 
 
 def mirror(hub: SaymonHub) -> SaymonMirror:
-    assert isinstance(hub.mirror, SaymonMirror)
-    return hub.mirror
+    assert isinstance(hub.entry.runtime_data.mirror, SaymonMirror)
+    return hub.entry.runtime_data.mirror
 
 
 def latest(subscriber: Subscriber, topic: str) -> Any:
@@ -225,7 +225,7 @@ async def test_storm_ends_with_the_true_retained_states(
     events = [
         m for m in subscriber.messages if m.topic.endswith("/event") and "/objects/" in m.topic
     ]
-    assert len(events) == hub.fired["saymon_state_changed"]
+    assert len(events) == hub.bus.fired["saymon_state_changed"]
     assert result.changes > 0
     assert latest(subscriber, f"{BASE}/incidents/count") == len(simulator.model.incidents.active)
 
@@ -263,12 +263,13 @@ async def test_unload_publishes_offline_and_stops_threads(
 
     before = {t.name for t in threading.enumerate()}
     hub = await start(hass, simulator, broker)
-    await wait_for(lambda: mirror(hub).transport.connected, what="broker")
+    the_mirror = mirror(hub)
+    await wait_for(lambda: the_mirror.transport.connected, what="broker")
     assert await hass.config_entries.async_unload(hub.entry.entry_id)
     await subscriber.wait_for(lambda: latest(subscriber, f"{BASE}/status") == "offline")
     leftover = {t.name for t in threading.enumerate()} - before
     assert [name for name in leftover if not name.startswith(HA_EXECUTORS)] == []
-    assert present(hub.diagnostics()["mqtt"])["transport"]["connects"] >= 1
+    assert the_mirror.diagnostics()["transport"]["connects"] >= 1
 
 
 async def test_home_assistant_stop_publishes_offline_and_stops_threads(
@@ -279,7 +280,8 @@ async def test_home_assistant_stop_publishes_offline_and_stops_threads(
 
     before = {t.name for t in threading.enumerate()}
     hub = await start(hass, simulator, broker)
-    await wait_for(lambda: mirror(hub).transport.connected, what="broker")
+    the_mirror = mirror(hub)
+    await wait_for(lambda: the_mirror.transport.connected, what="broker")
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
     await subscriber.wait_for(lambda: latest(subscriber, f"{BASE}/status") == "offline")

@@ -32,6 +32,7 @@ from custom_components.saymon.const import (
     MQTT_HOME_ASSISTANT,
     MQTT_OFF,
 )
+from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.integration.common import serving, settled, setup_entry
@@ -128,11 +129,11 @@ async def test_dedicated_broker_is_tested_then_mirrors(
     assert entry.options[CONF_MQTT_BASE_TOPIC] == "lab/saymon"  # wildcards cleaned
     assert entry.options[CONF_MQTT_QOS] == 1
     await settled(hass, entry)
-    hub: SaymonHub = entry.runtime_data
-    mirror = hub.mirror
+    hub: SaymonHub = entry.runtime_data.hub
+    mirror = hub.entry.runtime_data.mirror
     assert isinstance(mirror, SaymonMirror)
     await wait_for(lambda: mirror.transport.connected, what="mirror connected")
-    assert PASSWORD not in repr(hub.diagnostics())
+    assert PASSWORD not in repr(hub_diagnostics(hub))
 
     # An empty password keeps the stored one; turning the mirror off applies at once.
     flow_id = await open_mqtt_step(hass, entry.entry_id)

@@ -42,9 +42,9 @@ async def test_publishes_through_home_assistant_mqtt(
     hass: HomeAssistant, mqtt_mock: Any, simulator: SaymonSimulator
 ) -> None:
     entry = await setup_entry(hass, simulator, {CONF_MQTT_MODE: MQTT_HOME_ASSISTANT})
-    hub: SaymonHub = entry.runtime_data
-    assert hub.mirror is not None
-    base = hub.mirror.topics.base
+    hub: SaymonHub = entry.runtime_data.hub
+    assert hub.entry.runtime_data.mirror is not None
+    base = hub.entry.runtime_data.mirror.topics.base
     await wait_for(
         lambda: any(t == f"{base}/status" for t, *_ in published(mqtt_mock)), what="online"
     )

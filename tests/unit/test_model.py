@@ -7,6 +7,16 @@ import dataclasses
 from typing import Any
 
 from custom_components.saymon.api.events import ModelChange
+from custom_components.saymon.api.model import (
+    IncidentChanged,
+    IncidentChangeKind,
+    ModelChanged,
+    SaymonModel,
+    Snapshot,
+    StateChanged,
+    index_by_id,
+    subtree_ids,
+)
 from custom_components.saymon.api.models import (
     EntityType,
     Incident,
@@ -16,22 +26,8 @@ from custom_components.saymon.api.models import (
     SaymonObject,
     SaymonState,
 )
-from custom_components.saymon.model import (
-    IncidentChanged,
-    IncidentChangeKind,
-    ModelChanged,
-    SaymonModel,
-    Snapshot,
-    StateChanged,
-    index_by_id,
-)
-from custom_components.saymon.scope import (
-    Scope,
-    default_scope_options,
-    object_path,
-    subtree_ids,
-)
-from custom_components.saymon.states import state_key, state_options
+from custom_components.saymon.scope import Scope, default_scope_options, object_path
+from custom_components.saymon.states import StateOptions, state_key
 
 
 def obj(object_id: str, parent: str | None = None, state: str = "3", **kw: Any) -> SaymonObject:
@@ -226,7 +222,7 @@ def test_state_keys() -> None:
     assert state_key(model, "5") == "alarm"
     assert state_key(model, "101") == "Maintenance"
     assert state_key(model, None) is None
-    options = state_options(model)
+    options = StateOptions()(model)
     assert options[:8] == [
         "created",
         "working",

@@ -646,7 +646,9 @@ def test_quality_scale_statuses_are_honest() -> None:
     assert rules["reauthentication-flow"][0] == "done"
     assert "async_step_reauth" in (INTEGRATION / "config_flow.py").read_text(encoding="utf-8")
     assert rules["repair-issues"][0] == "done"
-    assert "async_create_issue" in (INTEGRATION / "hub.py").read_text(encoding="utf-8")
+    assert "async_create_issue" in (INTEGRATION / "hub" / "availability.py").read_text(
+        encoding="utf-8"
+    )
     assert rules["appropriate-polling"][0] == "exempt"
     assert "SCAN_INTERVAL" not in "".join(
         path.read_text(encoding="utf-8") for path in INTEGRATION.glob("*.py")

@@ -1,24 +1,27 @@
 """The MQTT mirror: SAYMON's live picture on MQTT topics.
 
-It listens to the hub's changes (the same ones that become Home Assistant bus events, replayed
-ones included) and publishes them: every event on an event topic, in order, never coalesced;
-the latest state of each object and the incident counts on retained topics, coalesced per
-event-loop tick (a subscriber only needs the final value). After every (re)connect to the
-broker it publishes ``online`` and the whole retained picture again, so late subscribers and
-a restarted broker see the truth.
+It consumes the hub's change stream (the same typed changes that become Home Assistant bus
+events, replayed ones included) and publishes them: every change on an event topic, in order,
+never coalesced; the latest state of each object and the incident counts on retained topics,
+flushed with the hub's one coalescer (a subscriber only needs the final value). After every
+(re)connect to the broker it publishes ``online`` and the whole retained picture again, so late
+subscribers and a restarted broker see the truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
 
+from .. import describe
+from ..api.events import ModelChange
+from ..api.model import Change, IncidentChanged, ModelChanged, StateChanged
 from ..api.models import EntityType
-from ..coalesce import STORM_BACKLOG, CoalescedFlush
+from ..coalesce import STORM_BACKLOG
 from ..const import (
     CONF_MQTT_BASE_TOPIC,
     CONF_MQTT_CA_CERT,
@@ -37,9 +40,6 @@ from ..const import (
     DEFAULT_MQTT_PORT,
     DEFAULT_MQTT_QOS,
     DEFAULT_MQTT_QUEUE_SIZE,
-    EVENT_INCIDENT,
-    EVENT_MODEL_CHANGED,
-    EVENT_STATE_CHANGED,
     MQTT_BROKER,
     MQTT_HOME_ASSISTANT,
     MQTT_OFF,
@@ -129,18 +129,17 @@ class SaymonMirror:
         self._counts_dirty = False
         self._counts_sent: dict[str, int] = {}
         """Count topic -> value last published, so a flush sends only the counts that moved."""
-        self._flusher = CoalescedFlush(
-            hass.loop,
-            self._flush,
-            lambda: max(hub.comet.backlog, self.transport.backlog) >= STORM_BACKLOG,
-        )
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._stopped = False
         self.snapshots = 0
 
     async def async_start(self) -> None:
-        """Follow the hub and connect."""
-        self._unsubscribe = self._hub.add_change_listener(self._on_change)
+        """Follow the hub's change stream and connect."""
+        hub = self._hub
+        self._unsubscribe = [
+            hub.add_listener(self.on_changes),
+            hub.coalescer.add(self._flush, lambda: self.transport.backlog >= STORM_BACKLOG),
+        ]
         await self.transport.async_start()
 
     async def async_stop(self) -> None:
@@ -151,10 +150,10 @@ class SaymonMirror:
         if self._stopped:
             return
         self._stopped = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        self._flusher.now()
+        self._flush()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         await self.transport.async_stop()
 
     # -- retained picture -------------------------------------------------------------------
@@ -171,7 +170,7 @@ class SaymonMirror:
         dirty = self._dirty_states
         dirty.update(dict.fromkeys(hub.objects_in_scope, EntityType.OBJECT))
         dirty.update(dict.fromkeys(hub.links_in_scope, EntityType.LINK))
-        self._flusher.now()
+        self._flush()
 
     def _publish_counts(self) -> bool:
         """Publish the total and per-level counts that differ from what was last published.
@@ -214,29 +213,41 @@ class SaymonMirror:
     # -- live changes -----------------------------------------------------------------------
 
     @callback
-    def _on_change(self, event_type: str, data: Mapping[str, Any]) -> None:
+    def on_changes(self, changes: Sequence[Change], replayed: bool) -> None:
+        """Publish each change's event topic now; mark the retained topics it touches."""
+        hub = self._hub
+        model = hub.model
         qos = self.settings.qos
         publish = self.transport.publish
-        if event_type == EVENT_INCIDENT:
-            publish(self.topics.incident_event, payloads.incident_event(data), qos, False)
-            self._counts_dirty = True
-        elif event_type == EVENT_STATE_CHANGED:
-            entity_id = data["object_id"]
-            if data["entity_type"] == "link":
-                publish(self.topics.link_event(entity_id), payloads.state_event(data), qos, False)
-                self._dirty_states[entity_id] = EntityType.LINK
-            else:
-                publish(self.topics.object_event(entity_id), payloads.state_event(data), qos, False)
-                self._dirty_states[entity_id] = EntityType.OBJECT
-        elif event_type == EVENT_MODEL_CHANGED:
-            publish(self.topics.model_event, payloads.model_event(data), qos, False)
-            self._model_changed(data)
-        self._flusher.request()
+        topics = self.topics
+        for change in changes:
+            again = replayed or (isinstance(change, IncidentChanged) and change.replayed)
+            if isinstance(change, StateChanged):
+                link = change.entity_type is EntityType.LINK
+                entity_id = change.entity_id
+                if entity_id not in (hub.links_in_scope if link else hub.objects_in_scope):
+                    continue
+                data = describe.state_change(change, model)
+                data["replayed"] = again
+                topic = topics.link_event(entity_id) if link else topics.object_event(entity_id)
+                publish(topic, payloads.state_event(data), qos, False)
+                self._dirty_states[entity_id] = change.entity_type
+            elif isinstance(change, IncidentChanged):
+                data = describe.incident(change.incident, model)
+                data.update(type=change.kind.value, replayed=again)
+                publish(topics.incident_event, payloads.incident_event(data), qos, False)
+                self._counts_dirty = True
+            elif isinstance(change, ModelChanged):
+                data = describe.model_change(change, model)
+                data["replayed"] = again
+                publish(topics.model_event, payloads.model_event(data), qos, False)
+                self._model_changed(change)
+        self._hub.coalescer.request()
 
-    def _model_changed(self, data: Mapping[str, Any]) -> None:
-        entity_id = data["entity_id"]
-        link = data["entity_type"] == "link"
-        if data["change"] == "removed":
+    def _model_changed(self, change: ModelChanged) -> None:
+        entity_id = change.entity_id
+        link = change.entity_type is EntityType.LINK
+        if change.change is ModelChange.REMOVED:
             # An empty retained message deletes the retained state of a vanished entity.
             topic = (
                 self.topics.link_state(entity_id) if link else self.topics.object_state(entity_id)
@@ -244,7 +255,7 @@ class SaymonMirror:
             self._dirty_states.pop(entity_id, None)
             self.transport.publish(topic, b"", RETAINED_QOS, True)
         else:
-            self._dirty_states[entity_id] = EntityType.LINK if link else EntityType.OBJECT
+            self._dirty_states[entity_id] = change.entity_type
 
     def _flush(self) -> None:
         """Publish the latest retained values of everything that changed since the last flush.
@@ -274,7 +285,7 @@ class SaymonMirror:
             if refused:
                 self._dirty_states[entity_id] = entity_type
         if (self._dirty_states or self._counts_dirty) and not self._stopped:
-            self._flusher.request()  # a full queue is busy: the next try waits the interval
+            self._hub.coalescer.request()  # a full queue is busy: the next try waits
 
     def diagnostics(self) -> dict[str, Any]:
         """Mode, counters and queue figures (no host, user or password)."""

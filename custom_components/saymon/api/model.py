@@ -24,12 +24,12 @@ No Home Assistant imports: this module is pure data and can be tested and benchm
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 
-from .api.events import ModelChange
-from .api.models import (
+from .events import ModelChange
+from .models import (
     LEVEL_CLEARED,
     EntityType,
     Incident,
@@ -521,6 +521,29 @@ def _states(snapshot: Snapshot) -> Iterable[tuple[str, EntityType, str]]:
     for link in snapshot.links.values():
         if link.state_id is not None:
             yield link.id, EntityType.LINK, link.state_id
+
+
+def children_index(objects: Iterable[SaymonObject]) -> dict[str, list[str]]:
+    """Map each object id to its children's ids, from ``parent_ids`` (always present)."""
+    children: dict[str, list[str]] = {}
+    for obj in objects:
+        for parent in obj.parent_ids:
+            children.setdefault(parent, []).append(obj.id)
+    return children
+
+
+def subtree_ids(objects: Mapping[str, SaymonObject], roots: Collection[str]) -> set[str]:
+    """Return ``roots`` (those that exist) and all their descendants; cycles are tolerated."""
+    children = children_index(objects.values())
+    seen: set[str] = set()
+    stack = [root for root in roots if root in objects]
+    while stack:
+        object_id = stack.pop()
+        if object_id in seen:
+            continue
+        seen.add(object_id)
+        stack.extend(children.get(object_id, ()))
+    return seen
 
 
 def index_by_id[T: (SaymonObject, SaymonLink, SaymonState, IncidentLevel, SaymonClass, Incident)](
