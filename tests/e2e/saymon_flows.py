@@ -117,7 +117,7 @@ async def wait_settled(client: HassClient, entry_id: str, timeout: float = 30.0)
 
     Read from the entry's diagnostics (``/api/diagnostics/config_entry/<id>``, what *Download
     diagnostics* returns). Until the first resync has read SAYMON after subscribing, a change
-    made in SAYMON may reach Home Assistant only with the next event. Returns the hub's part.
+    made in SAYMON may reach Home Assistant only with the next event. Returns the diagnostics.
     """
     deadline = time.monotonic() + timeout
     hub: dict[str, Any] = {}
@@ -126,9 +126,10 @@ async def wait_settled(client: HassClient, entry_id: str, timeout: float = 30.0)
         if states.get(entry_id) == "loaded":
             with contextlib.suppress(HassError):  # not loaded again yet (a reload in progress)
                 diagnostics = await client.get(f"/api/diagnostics/config_entry/{entry_id}")
-                hub = diagnostics["data"]["hub"]
+                data: dict[str, Any] = diagnostics["data"]
+                hub = data["hub"]
                 if hub["connected"] and hub["resyncs"] >= 1:
-                    return hub
+                    return data
         if time.monotonic() > deadline:
             raise HassError(f"entry {entry_id} not settled after {timeout} s: {states} {hub}")
         await asyncio.sleep(0.05)

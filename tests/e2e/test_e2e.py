@@ -261,8 +261,8 @@ async def _scenario(
         )
 
         # the options change reloads the entry
-        hub = await wait_settled(client, entry_id)
-        assert hub["mqtt"] is not None
+        diagnostics = await wait_settled(client, entry_id)
+        assert diagnostics["mqtt"] is not None
 
         # -- devices and entities -------------------------------------------------------------
         registry = await Registry.read(ws)
