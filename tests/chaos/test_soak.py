@@ -110,15 +110,7 @@ def _blob_id(path: str) -> str:
 _PACKAGE = Path(comet_module.__file__).resolve().parents[1]
 MEASURED = {
     name: _blob_id(str(_PACKAGE / name))[:12]
-    for name in (
-        "api/comet.py",
-        "api/inbound.py",
-        "hub.py",
-        "model.py",
-        "mqtt/broker.py",
-        "mqtt/sender.py",
-        "mqtt/mirror.py",
-    )
+    for name in ("api/comet.py", "hub.py", "model.py", "mqtt/broker.py", "mqtt/mirror.py")
 }
 """Git blob ids of the integration files this run imported (they change often; the soak
 measures the working tree as it was when the test started)."""
