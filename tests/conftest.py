@@ -15,8 +15,8 @@ from tests.library_hooks import apply_from_env
 CHANGED_HOOKS = apply_from_env()  # before our package is imported: its checks run at import
 
 import custom_components.saymon  # noqa: E402, F401  (must come before the phcc plugin's imports)
-from custom_components.saymon.api import _compat, comet  # noqa: E402
-from custom_components.saymon.mqtt import broker  # noqa: E402
+from custom_components.saymon.api import _compat, _socketio  # noqa: E402
+from custom_components.saymon.mqtt import connection  # noqa: E402
 
 pytest_plugins = ["tests.deprecations"]  # a deprecation naming this integration fails the run
 
@@ -34,8 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "mqtt": not any(path.startswith("paho.") for path in CHANGED_HOOKS),
     }
     in_use = {
-        "comet": comet._SOCKET_CLASS is comet._HookedSocketIOClient,
-        "mqtt": broker._CLIENT_CLASS is broker._BufferedClient,
+        "comet": _socketio.SOCKET_CLASS is _socketio.HookedSocketIOClient,
+        "mqtt": connection.CLIENT_CLASS is connection.BufferedClient,
     }
     for name, wanted in expected.items():
         if active[name] != wanted or in_use[name] != wanted:

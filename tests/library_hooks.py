@@ -18,9 +18,9 @@ from typing import Any
 ENV: str = "SAYMON_TEST_CHANGE_HOOKS"
 
 COMET_HOOK = "socketio.AsyncClient._handle_eio_message"
-"""One of the methods ``comet.py`` overrides (any one disables all of them)."""
+"""One of the methods ``api/_socketio.py`` overrides (any one disables all of them)."""
 MQTT_HOOK = "paho.mqtt.client.Client._sock_recv"
-"""The method ``mqtt/broker.py`` overrides."""
+"""The method ``mqtt/connection.py`` overrides."""
 
 ORIGINALS: dict[str, Any] = {}
 """The library's own methods, by path, of those changed so far."""

@@ -48,8 +48,9 @@ from .const import (
     MQTT_OFF,
 )
 from .identity import server_host
-from .mqtt.broker import BrokerConfig, async_test_connection
+from .mqtt.connection import BrokerConfig
 from .mqtt.mirror import MirrorSettings
+from .mqtt.probe import async_test_connection
 from .mqtt.topics import clean_base, default_base
 from .schema_lib import vol
 

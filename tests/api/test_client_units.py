@@ -10,15 +10,8 @@ import socket
 import aiohttp
 import pytest
 
-from custom_components.saymon.api import comet as comet_module
-from custom_components.saymon.api.comet import (
-    Backoff,
-    CometClient,
-    CometStats,
-    Subscription,
-    _call,
-    _is_session_rejection,
-)
+from custom_components.saymon.api.backoff import Backoff
+from custom_components.saymon.api.comet import CometClient, _call, _is_session_rejection
 from custom_components.saymon.api.errors import (
     SaymonCometError,
     SaymonConnectionError,
@@ -26,11 +19,14 @@ from custom_components.saymon.api.errors import (
 )
 from custom_components.saymon.api.events import StateChangeEvent
 from custom_components.saymon.api.models import EntityType
+from custom_components.saymon.api.redact import REDACTOR
 from custom_components.saymon.api.rest import (
     PasswordCredentials,
     SaymonRestClient,
     _error_details,
 )
+from custom_components.saymon.api.stats import CometStats
+from custom_components.saymon.api.subscription import Subscription
 from custom_components.saymon.api.url import CometEndpoint
 from tests.simulator import SaymonSimulator
 from tests.util import Recorder, wait_for
@@ -128,9 +124,9 @@ async def test_worker_survives_a_broken_event_handler(caplog: pytest.LogCaptureF
 
     async with aiohttp.ClientSession() as http:
         client = CometClient(http, CometEndpoint("http://127.0.0.1:9"), session, on_event=handler)
-        client._worker = asyncio.create_task(client._work())
-        client._handle_message("state-change", {"id": "a", "state_id": 1})
-        client._handle_message("state-change", {"id": "b", "state_id": 1})
+        client._worker = asyncio.create_task(client._inbound.run())
+        client._inbound.enqueue("state-change", {"id": "a", "state_id": 1})
+        client._inbound.enqueue("state-change", {"id": "b", "state_id": 1})
         await wait_for(lambda: len(seen) == 2, what="both events")
         assert seen[0] == StateChangeEvent("a", "1", EntityType.OBJECT)
         assert "Error handling a SAYMON 'state-change' event" in caplog.text
@@ -170,7 +166,7 @@ def test_redacting_filter_hides_live_session_ids() -> None:
     record = logging.LogRecord(
         "x", logging.ERROR, __file__, 1, "url %s", ("http://h/?sessionId=abc%2B1",), None
     )
-    redactor = comet_module._REDACTOR
+    redactor = REDACTOR
     redactor.remember(["abc%2B1"])
     redactor.remember(["abc%2B1"])  # a second client on the same session
     try:
@@ -197,7 +193,7 @@ async def test_check_forgets_its_session_id(http: aiohttp.ClientSession) -> None
     )
     with pytest.raises(SaymonCometError):
         await client.check()
-    assert "forget-me" not in comet_module._REDACTOR.secrets
+    assert "forget-me" not in REDACTOR.secrets
 
 
 async def test_login_body_without_session_uses_cookie(
@@ -220,8 +216,8 @@ def test_library_chatter_only_at_debug() -> None:
     previous = logger.level
     try:
         logger.setLevel(logging.WARNING)
-        assert not comet_module._REDACTOR.filter(record)
+        assert not REDACTOR.filter(record)
         logger.setLevel(logging.DEBUG)
-        assert comet_module._REDACTOR.filter(record)
+        assert REDACTOR.filter(record)
     finally:
         logger.setLevel(previous)

@@ -64,9 +64,12 @@ async def test_stop_while_reading_is_paused(make_client: MakeClient, node: NodeC
     assert 10 <= client.stats.held_peak <= 21  # held up to max_held_bytes (one frame over)
     assert client.stats.reading_paused == 1
     assert client.stats.dropped == 0
+    assert client.holding  # the public view of the hold: every frame waits in it
+    assert client.backlog == 10 + client.stats.held_peak
     await asyncio.wait_for(client.stop(), 10)  # the paused read loop is released
     assert not client.connected
     assert recorder.events == []
+    assert (client.holding, client.backlog) == (False, 0)
 
 
 PING_INTERVAL_MS = 300

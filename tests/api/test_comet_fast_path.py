@@ -15,13 +15,13 @@ from typing import Any, cast
 
 import pytest
 
-from custom_components.saymon.api.comet import _FastJson, _InlineEngineIOClient
+from custom_components.saymon.api._socketio import FastJson, InlineEngineIOClient
 
 
-def engine(binary_pending: bool = False) -> tuple[_InlineEngineIOClient, list[tuple[Any, ...]]]:
+def engine(binary_pending: bool = False) -> tuple[InlineEngineIOClient, list[tuple[Any, ...]]]:
     """An Engine.IO client wired to a recorder, as CometClient wires it."""
     seen: list[tuple[Any, ...]] = []
-    client = _InlineEngineIOClient()
+    client = InlineEngineIOClient()
     client.fast_event = lambda *args: seen.append(args)
     client.socketio_client = cast(
         "Any", SimpleNamespace(_binary_packet=object() if binary_pending else None)
@@ -73,14 +73,14 @@ def test_not_while_a_binary_event_waits_for_attachments() -> None:
 
 
 def test_not_without_a_receiver() -> None:
-    client = _InlineEngineIOClient()
+    client = InlineEngineIOClient()
     assert not client.fast_path('2["state-change",{"id":"o"}]')
 
 
 def test_json_module_falls_back_for_what_orjson_refuses() -> None:
     """python-socketio gets orjson; what orjson refuses goes to python-engineio's module."""
-    assert _FastJson.loads('["a",{"b":1}]') == ["a", {"b": 1}]
-    assert math.isnan(_FastJson.loads("[NaN]")[0])  # orjson refuses NaN; the fallback takes it
-    assert _FastJson.loads("[123456789012345678901234567890]") == [1.2345678901234568e29]
-    assert _FastJson.dumps(["a", {"b": 1}]) == '["a",{"b":1}]'
-    assert json.loads(_FastJson.dumps({1: "x"})) == {"1": "x"}  # non-string keys: fallback
+    assert FastJson.loads('["a",{"b":1}]') == ["a", {"b": 1}]
+    assert math.isnan(FastJson.loads("[NaN]")[0])  # orjson refuses NaN; the fallback takes it
+    assert FastJson.loads("[123456789012345678901234567890]") == [1.2345678901234568e29]
+    assert FastJson.dumps(["a", {"b": 1}]) == '["a",{"b":1}]'
+    assert json.loads(FastJson.dumps({1: "x"})) == {"1": "x"}  # non-string keys: fallback

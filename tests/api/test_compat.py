@@ -18,8 +18,8 @@ import paho.mqtt.client as mqtt
 import pytest
 import socketio
 
-from custom_components.saymon.api import _compat, comet
-from custom_components.saymon.mqtt import broker
+from custom_components.saymon.api import _compat, _socketio
+from custom_components.saymon.mqtt import connection
 from tests.library_hooks import (
     COMET_HOOK,
     MQTT_HOOK,
@@ -50,10 +50,10 @@ def test_installed_libraries_pass_every_check() -> None:
     assert shown["comet"]["versions"].startswith("python-socketio 5.")
     assert "python-engineio 4." in shown["comet"]["versions"]
     assert shown["mqtt"]["versions"].startswith("paho-mqtt 2.")
-    hooked_socket = comet._SOCKET_CLASS is comet._HookedSocketIOClient
+    hooked_socket = _socketio.SOCKET_CLASS is _socketio.HookedSocketIOClient
     assert hooked_socket is not fallback["comet"]
-    assert (broker._CLIENT_CLASS is broker._BufferedClient) is not fallback["mqtt"]
-    assert Payload.max_decode_packets >= comet.MAX_POLLING_PACKETS
+    assert (connection.CLIENT_CLASS is connection.BufferedClient) is not fallback["mqtt"]
+    assert Payload.max_decode_packets >= _socketio.MAX_POLLING_PACKETS
 
 
 class _Library:
@@ -149,7 +149,7 @@ def test_failed_check_warns_once_and_shows_in_diagnostics(caplog: pytest.LogCapt
     ("path", "owner", "specs", "before"),
     [
         (COMET_HOOK, socketio.AsyncClient, _compat.COMET_HOOKS, "(self, data)"),
-        (MQTT_HOOK, mqtt.Client, broker._READ_HOOK_SPECS, "(self, bufsize)"),
+        (MQTT_HOOK, mqtt.Client, connection.READ_HOOK_SPECS, "(self, bufsize)"),
     ],
 )
 def test_a_changed_signature_fails_the_real_check(

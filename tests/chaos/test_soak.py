@@ -249,8 +249,7 @@ def heap_vs_backlog(samples: list[Sample]) -> str:
 
 def comet_waiting(comet: CometClient) -> int:
     """Events queued in the client plus raw frames held back (when it holds any)."""
-    held = getattr(comet, "_held", ())
-    return len(comet._queue) + len(held)  # the depth is what is measured
+    return comet.backlog  # the depth is what is measured
 
 
 def sim_backlog(sim: SaymonSimulator) -> tuple[int, int]:

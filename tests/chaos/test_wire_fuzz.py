@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from custom_components.saymon.api.comet import MALFORMED_FRAME
+from custom_components.saymon.api.stats import MALFORMED_FRAME
 from tests.simulator import STATE_ALARM, STATE_WORKING
 
 from . import report

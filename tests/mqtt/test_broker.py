@@ -1,4 +1,7 @@
-"""``mqtt/broker.py`` against a real Mosquitto: delivery, Last Will, in-flight cap, reconnects.
+"""The MQTT client against a real Mosquitto: delivery, Last Will, in-flight cap, reconnects.
+
+``mqtt/broker.py`` with its sender thread (``mqtt/sender.py``), and the connection test
+(``mqtt/probe.py``).
 
 The numbers that matter come from ``shared/mqtt-notes.md``: paho-mqtt 2.1.0 silently loses
 QoS 1 messages past 65,535 outstanding, so one test pushes 70,000 through a proxy that makes
@@ -19,11 +22,8 @@ from typing import Any
 
 import pytest
 
-from custom_components.saymon.mqtt.broker import (
-    BrokerConfig,
-    DedicatedBroker,
-    async_test_connection,
-)
+from custom_components.saymon.mqtt.broker import BrokerConfig, DedicatedBroker
+from custom_components.saymon.mqtt.probe import async_test_connection
 from tests.mosquitto import MosquittoBroker, Received, SlowProxy, Subscriber, free_port
 from tests.simulator.tls import write_self_signed
 from tests.util import wait_for as until
@@ -328,7 +328,8 @@ async def test_unreachable_at_start_then_messages_arrive(
     where = f"127.0.0.1:{proxy.port}"
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert [text.split(" (")[0] for text in warnings] == [f"Cannot connect to MQTT broker {where}"]
-    infos = [r.getMessage() for r in caplog.records if r.name.endswith("broker")]
+    mqtt_client = "custom_components.saymon.mqtt."
+    infos = [r.getMessage() for r in caplog.records if r.name.startswith(mqtt_client)]
     assert f"Connection to MQTT broker {where} restored" in infos
 
 

@@ -293,7 +293,7 @@ def test_requirements_dependency_tree_fits_home_assistants_pins(manifest: dict[s
 
 DECLARED_CORE_REQUIREMENTS = {"orjson"}
 """Home Assistant requires these too; we declare them because our code imports them directly
-(api/comet.py decodes Comet packets with orjson), so the client's dependencies stay visible
+(api/_socketio.py decodes Comet packets with orjson), so the client's dependencies stay visible
 (quality scale: dependency-transparency). Their ranges include Home Assistant's pins (below)."""
 
 NO_LOGGER = {"orjson"}

@@ -1,15 +1,15 @@
 """Import-time checks of the private library methods our clients override.
 
 The Comet client replaces private methods of python-socketio and python-engineio (inline
-dispatch instead of a task per message, guards against broken frames, the fast path; see
-``comet.py``), and the MQTT client overrides paho's socket read. Private methods may change in
-any release the manifest allows, and an override of a method that changed would break the
-connection or, worse, deliver a wrong event stream without a sign. So each one is checked once,
-when the module is imported: that it exists, is (or is not) a coroutine, takes the parameters
-it took when we wrote the override, and still refers to the names the override relies on. When
-anything differs the caller does not install its overrides and uses the library's public
-behaviour instead: slower, still correct. One warning in the log says why, and diagnostics show
-it (:func:`diagnostics`).
+dispatch instead of a task per message, guards against broken frames, the fast path; all in
+``_socketio.py``), and the MQTT client overrides paho's socket read (``mqtt/connection.py``).
+Private methods may change in any release the manifest allows, and an override of a method that
+changed would break the connection or, worse, deliver a wrong event stream without a sign. So
+each one is checked once, when the module is imported: that it exists, is (or is not) a
+coroutine, takes the parameters it took when we wrote the override, and still refers to the
+names the override relies on. When anything differs the caller does not install its overrides
+and uses the library's public behaviour instead: slower, still correct. One warning in the log
+says why, and diagnostics show it (:func:`diagnostics`).
 
 ``_binary_packet`` (python-socketio's packet waiting for its attachments) and
 ``Payload.max_decode_packets`` are attributes, not methods: they are checked on a client that is
@@ -170,7 +170,7 @@ COMET_HOOKS: Final = (
         is_async=True,
     ),
 )
-"""The private methods ``comet.py`` overrides or relies on."""
+"""The private methods ``_socketio.py`` overrides or relies on."""
 
 
 def _binary_packet_problem() -> str | None:
@@ -206,7 +206,7 @@ COMET: Final = check(
     COMET_HOOKS,
     _binary_packet_problem(),
 )
-"""Whether ``comet.py`` installs its overrides (checked once, at import)."""
+"""Whether ``_socketio.py`` installs its overrides (checked once, at import)."""
 
 POLLING: Final = check(
     "polling",
