@@ -8,8 +8,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .api import _compat
-from .api._fields import SANITIZED
+from .api import SANITIZED, _compat
 from .const import (
     CONF_API_TOKEN,
     CONF_COMET,

@@ -24,7 +24,8 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
-from .comet import Backoff, CometClient, Subscription
+from .backoff import Backoff
+from .comet import CometClient, Subscription
 from .errors import (
     SaymonConnectionError,
     SaymonError,
