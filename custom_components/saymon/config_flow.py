@@ -55,7 +55,7 @@ from .flow_helpers import (
 from .identity import default_title
 from .migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
 from .mqtt_flow import MqttOptionsMixin
-from .scope_flow import ScopeSteps
+from .scope_flow import ScopeSteps, ScopeStepsMixin
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ async def _async_check_address(flow: ConfigFlow, user_input: Mapping[str, Any]) 
     return attempt
 
 
-class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
+class SaymonConfigFlow(ScopeStepsMixin, ConfigFlow, domain=DOMAIN):
     """Add a SAYMON server as one of its users."""
 
     VERSION = ENTRY_VERSION
@@ -189,24 +189,6 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """A selection, or all objects (with what they create)."""
         return _required(self._scope).menu(self)
-
-    async def async_step_scope_all(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Every object of the server."""
-        return _required(self._scope).choose_all(self)
-
-    async def async_step_scope_select(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Subtrees, tags and classes."""
-        return _required(self._scope).select(self, user_input)
-
-    async def async_step_scope_confirm(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """What the choice creates, with or without the links."""
-        return _required(self._scope).confirm(self)
 
     async def async_step_scope_create(
         self, user_input: dict[str, Any] | None = None
@@ -330,7 +312,7 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_abort(reason=reason)
 
 
-class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
+class SaymonOptionsFlow(ScopeStepsMixin, MqttOptionsMixin, OptionsFlow):
     """Change what becomes devices, how long a lost connection is tolerated, and the mirror."""
 
     def __init__(self) -> None:
@@ -362,24 +344,6 @@ class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
                 )
             self._scope = ScopeSteps(_required(attempt.check.catalog), entry.options)
         return self._scope.menu(self)
-
-    async def async_step_scope_all(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Every object of the server."""
-        return _required(self._scope).choose_all(self)
-
-    async def async_step_scope_select(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Subtrees, tags and classes, the current ones suggested."""
-        return _required(self._scope).select(self, user_input)
-
-    async def async_step_scope_confirm(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """What the choice creates, with or without the links."""
-        return _required(self._scope).confirm(self)
 
     async def async_step_scope_create(
         self, user_input: dict[str, Any] | None = None

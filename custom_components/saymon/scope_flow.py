@@ -289,3 +289,40 @@ class ScopeSteps:
     def chosen(self, *, links: bool) -> dict[str, Any]:
         """The options to store for the confirmed choice."""
         return {**self.choice, CONF_LINKS: links}
+
+
+class ScopeStepsMixin:
+    """The scope steps both flows share: they only hand over to :class:`ScopeSteps`.
+
+    The flow sets ``_scope`` (when it has read the server's catalogue) and shows the first step
+    (``scope``) itself, and decides what ``scope_create`` and ``scope_create_links`` do.
+    """
+
+    _scope: ScopeSteps | None
+
+    def _scope_steps(self) -> ScopeSteps:
+        if self._scope is None:  # a step out of order: a bug, not a user's mistake
+            raise RuntimeError("the scope steps start with the scope step")
+        return self._scope
+
+    async def async_step_scope_all(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Every object of the server."""
+        return self._scope_steps().choose_all(self._flow())
+
+    async def async_step_scope_select(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Subtrees, tags and classes (the current ones suggested in the options)."""
+        return self._scope_steps().select(self._flow(), user_input)
+
+    async def async_step_scope_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """What the choice creates, with or without the links."""
+        return self._scope_steps().confirm(self._flow())
+
+    def _flow(self) -> ScopeFlow:
+        assert isinstance(self, ConfigFlow | OptionsFlow)  # noqa: S101 - mixed into flows only
+        return self

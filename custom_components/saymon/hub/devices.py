@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
 from ..api.model import SaymonModel
+from ..api.models import EntityType
 from ..const import DOMAIN
 from ..identity import object_id_of, object_key
 from ..scope import Scope
@@ -68,6 +69,11 @@ class DeviceTree:
         self.links_in_scope = links
         self._sync(model, server_name)
         return new_objects, new_links
+
+    def tracks(self, entity_type: EntityType, entity_id: str) -> bool:
+        """Whether an object or link is in scope (its state changes are shown)."""
+        in_scope = self.links_in_scope if entity_type is EntityType.LINK else self.objects_in_scope
+        return entity_id in in_scope
 
     def parent_in_scope(self, model: SaymonModel, object_id: str) -> str | None:
         """The first parent of an object that is itself a device, if any."""

@@ -52,12 +52,7 @@ class BusEvents:
         for change in changes:
             again = replayed or (isinstance(change, IncidentChanged) and change.replayed)
             if isinstance(change, StateChanged):
-                in_scope = (
-                    tree.links_in_scope
-                    if change.entity_type is EntityType.LINK
-                    else tree.objects_in_scope
-                )
-                if change.entity_id in in_scope:
+                if tree.tracks(change.entity_type, change.entity_id):
                     data = describe.state_change(change, model)
                     data["device_id"] = tree.device_id_of(change.entity_id)
                     self._fire(EVENT_STATE_CHANGED, data, again)

@@ -16,7 +16,6 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from ..api.events import ModelChange
 from ..api.model import Change, IncidentChanged, ModelChanged, SaymonModel, StateChanged
-from ..api.models import EntityType
 from ..coalesce import Coalescer
 from ..const import DOMAIN
 from .devices import DeviceTree
@@ -74,12 +73,7 @@ class EntitySignals:
         """Mark what each change concerns (the stream's entity consumer)."""
         for change in changes:
             if isinstance(change, StateChanged):
-                in_scope = (
-                    tree.links_in_scope
-                    if change.entity_type is EntityType.LINK
-                    else tree.objects_in_scope
-                )
-                if change.entity_id in in_scope:
+                if tree.tracks(change.entity_type, change.entity_id):
                     self.mark(self.entity(change.entity_id))
             elif isinstance(change, IncidentChanged):
                 entity_id = change.incident.entity_id

@@ -225,7 +225,7 @@ class SaymonMirror:
             if isinstance(change, StateChanged):
                 link = change.entity_type is EntityType.LINK
                 entity_id = change.entity_id
-                if entity_id not in (hub.links_in_scope if link else hub.objects_in_scope):
+                if not hub.devices.tracks(change.entity_type, entity_id):
                     continue
                 data = describe.state_change(change, model)
                 data["replayed"] = again
