@@ -342,6 +342,7 @@ def assert_in_order(object_id: str, saymon: list[str], seen: list[tuple[str | No
     assert seen == [] or seen[-1][1] == saymon[-1]
 
 
+@pytest.mark.timeout(600)  # about a minute on an idle machine; CI machines vary
 async def test_storm_of_12000_cleared_incidents_announces_each_once(
     hass: HomeAssistant,
 ) -> None:
@@ -373,9 +374,9 @@ async def test_storm_of_12000_cleared_incidents_announces_each_once(
             await sim.core.publish(model.set_state(object_id, STATE_WORKING), (EVENT_INCIDENTS,))
             if index == count // 2:  # a resync in the middle of the storm
                 await hass.services.async_call(DOMAIN, "refresh", {}, blocking=True)
-        await wait_for(lambda: len(fired.events) >= count, 120, "every close")
+        await wait_for(lambda: len(fired.events) >= count, 300, "every close")
         assert await sim.expire_incidents(all_cleared=True) == count
-        await wait_for(lambda: not hub.model.cleared, 120, "every move to the history")
+        await wait_for(lambda: not hub.model.cleared, 300, "every move to the history")
         await hass.services.async_call(DOMAIN, "refresh", {}, blocking=True)
         await hass.async_block_till_done()
         assert fired.kinds() == {key: ["closed"] for key in open_ids}
