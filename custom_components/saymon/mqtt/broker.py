@@ -202,6 +202,7 @@ class DedicatedBroker:
         self._status_topic = status_topic
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
+        self._subscriptions: dict[str, Callable[[bytes], None]] = {}
         self._queue_size = queue_size
         self._max_inflight = max_inflight
         self._reconnect_min = reconnect_min
@@ -339,6 +340,17 @@ class DedicatedBroker:
             self._wake()
         return True
 
+    def subscribe(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        """Hand messages on ``topic`` to ``on_message`` in the event loop (before ``async_start``).
+
+        The sender thread subscribes (QoS 1) on every connection, before ``on_connected`` runs.
+        """
+        self._subscriptions[topic] = on_message
+
+    def _dispatch_message(self, on_message: Callable[[bytes], None], payload: bytes) -> None:
+        if not self._stopped:
+            on_message(payload)
+
     @property
     def backlog(self) -> int:
         """Messages queued and not yet handed to paho."""
@@ -460,6 +472,8 @@ class DedicatedBroker:
         """Serve one established connection; why it ended, or ``None`` when stopped."""
         self._counters.connects += 1
         self._connected = True
+        for topic in self._subscriptions:
+            client.subscribe(topic, 1)
         self._call_in_loop(self._dispatch_connected)
         try:
             reason = self._serve(client)
@@ -479,6 +493,8 @@ class DedicatedBroker:
         client.will_set(self._status_topic, STATUS_OFFLINE, qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        if self._subscriptions:
+            client.on_message = self._on_message
         if self._config.protocol == "5":
             # Only MQTT 5 acknowledgements carry a reason (e.g. not authorised). paho builds
             # two objects per call, which halves the QoS 0 rate, so 3.1.1 goes without.
@@ -635,6 +651,11 @@ class DedicatedBroker:
             self._lost_reason = f"the broker closed the connection: {reason}"
         elif self._lost_reason is None:
             self._lost_reason = "connection lost"
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        on_message = self._subscriptions.get(message.topic)
+        if on_message is not None:
+            self._call_in_loop(self._dispatch_message, on_message, bytes(message.payload))
 
     def _on_publish_v5(
         self,
