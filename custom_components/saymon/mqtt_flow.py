@@ -86,8 +86,11 @@ def mirror_schema() -> vol.Schema:
             vol.Required(CONF_MQTT_QUEUE_SIZE): vol.All(
                 _box(MIN_QUEUE, MAX_QUEUE), vol.Coerce(int)
             ),
-            vol.Required(CONF_MQTT_DISCOVERY): BooleanSelector(),
-            vol.Required(CONF_MQTT_DISCOVERY_PREFIX): TextSelector(),
+            # Optional with defaults: forms posted without them (older clients) keep it off.
+            vol.Optional(CONF_MQTT_DISCOVERY, default=False): BooleanSelector(),
+            vol.Optional(
+                CONF_MQTT_DISCOVERY_PREFIX, default=DEFAULT_MQTT_DISCOVERY_PREFIX
+            ): TextSelector(),
         }
     )
 

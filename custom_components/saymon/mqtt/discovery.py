@@ -46,6 +46,7 @@ from .discovery_payloads import (
     device_config,
     node_id,
     origin,
+    state_names,
 )
 from .topics import Topics
 from .transport import Transport
@@ -98,7 +99,7 @@ class Discovery:
         self._refused = False
         self._retired = False
         self._stopped = False
-        self._states_key: tuple[int, int] | None = None
+        self._state_names: list[str] | None = None
         self._origin: dict[str, Any] = {}
         self._store = _store(hass, self._entry_id)
         self._watch = LoopWatch(hass, self._server_node, self._loop_detected)
@@ -210,10 +211,9 @@ class Discovery:
             return
         if not self._clear_leftovers():
             return
-        states = self._hub.model.states
-        states_key = (id(states), len(states))
-        if states_key != self._states_key:  # the state sensors' options changed
-            self._states_key = states_key
+        names = state_names(self._hub.model)
+        if names != self._state_names:  # the state sensors' options changed (a few states)
+            self._state_names = names
             self._everything = True
         if not self._everything:
             return

@@ -142,6 +142,7 @@ class SaymonMirror:
         self._counts_sent: dict[str, int] = {}
         """Count topic -> value last published, so a flush sends only the counts that moved."""
         self._incident_owners: set[str] = set()
+        self._state_names: dict[str, str] | None = None
         """Objects whose incident count topic may have moved since the last flush."""
         self.discovery = (
             Discovery(
@@ -324,8 +325,11 @@ class SaymonMirror:
         """
         if self._counts_dirty:
             self._counts_dirty = not self._publish_counts() and self.transport.full
-        dirty, self._dirty_states = self._dirty_states, {}
         hub = self._hub
+        if self._states_renamed():  # retained states carry the names: send them again
+            self._dirty_states.update(dict.fromkeys(hub.objects_in_scope, EntityType.OBJECT))
+            self._dirty_states.update(dict.fromkeys(hub.links_in_scope, EntityType.LINK))
+        dirty, self._dirty_states = self._dirty_states, {}
         refused = False
         for entity_id, entity_type in dirty.items():
             if not refused:
@@ -342,6 +346,13 @@ class SaymonMirror:
                 self._dirty_states[entity_id] = entity_type
         if (self._dirty_states or self._counts_dirty) and not self._stopped:
             self._hub.coalescer.request()  # a full queue is busy: the next try waits
+
+    def _states_renamed(self) -> bool:
+        """Whether SAYMON's state names changed (e.g. a resync learnt a state an admin added)."""
+        names = {state_id: state.name for state_id, state in self._hub.model.states.items()}
+        changed = self._state_names is not None and names != self._state_names
+        self._state_names = names
+        return changed
 
     def diagnostics(self) -> dict[str, Any]:
         """Mode, counters and queue figures (no host, user or password)."""
