@@ -169,8 +169,9 @@ class MqttOptionsMixin(OptionsFlow):
                 ),
             }
             mode = user_input[CONF_MQTT_MODE]
-            settings = MirrorSettings.from_options(user_input, self._host())
-            if settings.discovery_prefix == settings.base_topic:
+            discovery = user_input.get(CONF_MQTT_DISCOVERY, False)
+            prefix = user_input[CONF_MQTT_DISCOVERY_PREFIX] if discovery else None
+            if prefix == user_input[CONF_MQTT_BASE_TOPIC]:
                 errors["base"] = "discovery_prefix_is_base"
             elif mode == MQTT_BROKER:
                 self._mirror_input = user_input
@@ -179,7 +180,7 @@ class MqttOptionsMixin(OptionsFlow):
                 "mqtt"
             ):
                 errors["base"] = "mqtt_not_set_up"
-            elif (error := self._discovery_loop(settings)) is not None:
+            elif (error := self._discovery_loop(prefix, None)) is not None:
                 errors["base"] = error
             else:
                 return await self._async_save_mirror(user_input)
@@ -215,7 +216,7 @@ class MqttOptionsMixin(OptionsFlow):
                 raise RuntimeError("broker settings missing")
             error = await async_test_connection(_with_probe_id(settings.broker))
             if error is None:
-                error = self._discovery_loop(settings)
+                error = self._discovery_loop(settings.discovery_prefix, settings.broker)
             if error is None:
                 return await self._async_save_mirror(changes)
             errors["base"] = error
@@ -234,10 +235,12 @@ class MqttOptionsMixin(OptionsFlow):
             },
         )
 
-    def _discovery_loop(self, settings: MirrorSettings) -> str | None:
-        """``discovery_loop`` when this Home Assistant would discover its own SAYMON devices."""
-        prefix = settings.discovery_prefix
-        if prefix is not None and listening_here(self.hass, prefix, settings.broker):
+    def _discovery_loop(self, prefix: str | None, broker: BrokerConfig | None) -> str | None:
+        """``discovery_loop`` when this Home Assistant would discover its own SAYMON devices.
+
+        ``broker`` is the dedicated broker, ``None`` for the route through Home Assistant's MQTT.
+        """
+        if prefix is not None and listening_here(self.hass, prefix, broker):
             return "discovery_loop"
         return None
 

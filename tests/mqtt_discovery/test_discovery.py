@@ -13,7 +13,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.template import Template
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 
 from custom_components.saymon.const import (
@@ -23,25 +23,37 @@ from custom_components.saymon.const import (
     CONF_MQTT_HOST,
     CONF_MQTT_MODE,
     CONF_MQTT_PORT,
+    CONF_MQTT_PROTOCOL,
     CONF_MQTT_QOS,
+    CONF_MQTT_QUEUE_SIZE,
+    CONF_MQTT_RETAIN,
+    CONF_MQTT_TLS,
+    CONF_MQTT_VERIFY,
+    MQTT_BROKER,
     CONF_PARENTS,
     CONF_SCOPE,
-    MQTT_BROKER,
     SCOPE_SELECTED,
 )
 from custom_components.saymon.hub import SaymonHub
-from custom_components.saymon.mqtt.discovery import Discovery
-from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.ha_discovery import check_topic, validate_device_config
 from tests.integration.common import serving, settled, setup_entry
-from tests.mosquitto import MosquittoBroker, Received, Subscriber
+from tests.mosquitto import MosquittoBroker, Subscriber
+from tests.mqtt_discovery.common import (
+    BASE,
+    PREFIX,
+    config_messages,
+    config_topic,
+    configs,
+    discovery_of,
+    node,
+    options,
+    render,
+)
 from tests.mqtt_schema import validate
 from tests.simulator import CLASS_HOST, STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import wait_for
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
-BASE = "lab/saymon"
-PREFIX = "ha2"
 
 
 @pytest.fixture
@@ -60,56 +72,6 @@ async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
 async def subscriber(broker: MosquittoBroker) -> AsyncIterator[Subscriber]:
     async with Subscriber(broker.port, "#") as sub:
         yield sub
-
-
-def options(broker: MosquittoBroker, **extra: Any) -> dict[str, Any]:
-    return {
-        CONF_MQTT_MODE: MQTT_BROKER,
-        CONF_MQTT_HOST: broker.host,
-        CONF_MQTT_PORT: broker.port,
-        CONF_MQTT_BASE_TOPIC: BASE,
-        CONF_MQTT_QOS: 1,
-        CONF_MQTT_DISCOVERY: True,
-        CONF_MQTT_DISCOVERY_PREFIX: PREFIX,
-        **extra,
-    }
-
-
-def discovery_of(hub: SaymonHub) -> Discovery:
-    mirror = hub.entry.runtime_data.mirror
-    assert isinstance(mirror, SaymonMirror)
-    assert mirror.discovery is not None
-    return mirror.discovery
-
-
-def node(sim: SaymonSimulator, object_id: str | None = None) -> str:
-    return f"saymon_{sim.user_id}" + ("" if object_id is None else f"_{object_id}")
-
-
-def config_topic(sim: SaymonSimulator, object_id: str | None = None, prefix: str = PREFIX) -> str:
-    return f"{prefix}/device/{node(sim, object_id)}/config"
-
-
-def configs(sub: Subscriber, prefix: str = PREFIX) -> dict[str, bytes]:
-    """The latest config per node (an empty payload: cleared)."""
-    latest: dict[str, bytes] = {}
-    for message in sub.messages:
-        if message.topic.startswith(f"{prefix}/device/"):
-            latest[check_topic(prefix, message.topic)] = message.payload
-    return latest
-
-
-def config_messages(sub: Subscriber, topic: str) -> list[Received]:
-    return [m for m in sub.messages if m.topic == topic]
-
-
-def render(hass: HomeAssistant, component: dict[str, Any], payload: bytes) -> str:
-    """What Home Assistant's MQTT entity makes of ``payload`` (its value template, if any)."""
-    template = component.get("value_template")
-    if template is None:
-        return payload.decode()
-    source = template.template if isinstance(template, Template) else str(template)
-    return str(Template(source, hass).async_render_with_possible_json_value(payload.decode()))
 
 
 async def start(
@@ -364,3 +326,58 @@ async def test_entry_removal_clears_every_config(
     )
     assert hub.entry.state is ConfigEntryState.NOT_LOADED
     assert subscriber.retained(f"{BASE}/status") == b"offline"
+
+
+async def test_options_moving_or_turning_off_discovery_clear_its_configs(
+    hass: HomeAssistant, simulator: SaymonSimulator, broker: MosquittoBroker, subscriber: Subscriber
+) -> None:
+    hub = await start(hass, simulator, broker)
+    entry = hub.entry
+    devices = len(simulator.model.objects) + 1
+    await subscriber.wait_for(lambda: len(configs(subscriber)) == devices, what="every config")
+
+    async def save(discovery: bool, prefix: str) -> None:
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "mqtt"}
+        )
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                CONF_MQTT_MODE: MQTT_BROKER,
+                CONF_MQTT_BASE_TOPIC: BASE,
+                CONF_MQTT_QOS: "1",
+                CONF_MQTT_RETAIN: True,
+                CONF_MQTT_QUEUE_SIZE: 5000,
+                CONF_MQTT_DISCOVERY: discovery,
+                CONF_MQTT_DISCOVERY_PREFIX: prefix,
+            },
+        )
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                CONF_MQTT_HOST: broker.host,
+                CONF_MQTT_PORT: broker.port,
+                CONF_MQTT_TLS: False,
+                CONF_MQTT_VERIFY: True,
+                CONF_MQTT_PROTOCOL: "3.1.1",
+            },
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await settled(hass, entry)
+
+    await save(True, "ha3")  # another prefix: the old configs go, the new ones come
+    await subscriber.wait_for(
+        lambda: set(configs(subscriber).values()) == {b""}, what="ha2 configs cleared"
+    )
+    await subscriber.wait_for(
+        lambda: len([p for p in configs(subscriber, "ha3").values() if p]) == devices,
+        what="ha3 configs",
+    )
+    await save(False, "ha3")  # off: cleared before the entry reloads without discovery
+    await subscriber.wait_for(
+        lambda: set(configs(subscriber, "ha3").values()) == {b""}, what="ha3 configs cleared"
+    )
+    mirror = entry.runtime_data.mirror
+    assert mirror is not None
+    assert mirror.discovery is None
