@@ -29,9 +29,9 @@ from custom_components.saymon.const import (
     CONF_MQTT_RETAIN,
     CONF_MQTT_TLS,
     CONF_MQTT_VERIFY,
-    MQTT_BROKER,
     CONF_PARENTS,
     CONF_SCOPE,
+    MQTT_BROKER,
     SCOPE_SELECTED,
 )
 from custom_components.saymon.hub import SaymonHub
