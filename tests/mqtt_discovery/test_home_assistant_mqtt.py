@@ -191,7 +191,7 @@ async def test_options_flow_refuses_a_loop(
     }
     refused = await hass.config_entries.options.async_configure(result["flow_id"], form)
     assert refused["errors"] == {"base": "discovery_loop"}
-    assert refused["description_placeholders"]["discovery_prefix"] == "homeassistant"
+    assert (refused["description_placeholders"] or {})["discovery_prefix"] == "homeassistant"
 
     # Another prefix is fine: it only reaches a Home Assistant that listens to it.
     result = await mqtt_step(**{CONF_MQTT_MODE: MQTT_BROKER, CONF_MQTT_DISCOVERY_PREFIX: "ha2"})
