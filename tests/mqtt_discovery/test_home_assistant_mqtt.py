@@ -99,11 +99,21 @@ async def unload_all(hass: HomeAssistant) -> None:
     await hass.async_block_till_done()
 
 
+def devices_of(hass: HomeAssistant, domain: str) -> list[dr.DeviceEntry]:
+    """The devices of every config entry of ``domain`` (no registry-wide scan: deprecated)."""
+    registry = dr.async_get(hass)
+    return [
+        device
+        for entry in hass.config_entries.async_entries(domain)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+    ]
+
+
 def mqtt_copies(hass: HomeAssistant, sim: SaymonSimulator) -> list[dr.DeviceEntry]:
     """MQTT devices of this Home Assistant carrying one of our node ids."""
     return [
         device
-        for device in dr.async_get(hass).devices.values()
+        for device in devices_of(hass, mqtt.DOMAIN)
         if any(
             domain == mqtt.DOMAIN and key.startswith(node(sim))
             for domain, key in device.identifiers
@@ -214,7 +224,7 @@ async def test_a_loop_the_settings_cannot_tell_is_stopped(
     await subscriber.wait_for(
         lambda: len(configs(subscriber, "homeassistant")) == devices, what="every config"
     )
-    saymon_devices = set(dr.async_get(hass).devices)
+    saymon_devices = {device.id for device in devices_of(hass, DOMAIN)}
 
     await add_mqtt(hass, broker)  # reads homeassistant/# on the same broker: our configs
     await wait_for(lambda: discovery_of(hub).refused, what="the loop noticed")
@@ -222,8 +232,9 @@ async def test_a_loop_the_settings_cannot_tell_is_stopped(
         lambda: set(configs(subscriber, "homeassistant").values()) == {b""},
         what="every config cleared",
     )
+    assert len(saymon_devices) == devices
     await wait_for(lambda: mqtt_copies(hass, simulator) == [], what="the copies removed")
-    assert saymon_devices <= set(dr.async_get(hass).devices)  # SAYMON's own devices stay
+    assert saymon_devices == {device.id for device in devices_of(hass, DOMAIN)}  # they stay
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id(entry.entry_id))
     assert issue is not None
     assert issue.translation_key == "discovery_loop"

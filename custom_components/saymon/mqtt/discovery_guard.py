@@ -16,7 +16,7 @@ copy. Two checks keep that from happening:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from homeassistant.components import mqtt
@@ -90,8 +90,10 @@ class LoopWatch:
     def start(self) -> bool:
         """Watch the device registry; ``True`` when a copy exists already (nothing watched)."""
         registry = dr.async_get(self._hass)
-        if any(self._ours(device) for device in registry.devices.values()):
-            return True
+        for entry in self._hass.config_entries.async_loaded_entries(mqtt.DOMAIN):
+            devices = dr.async_entries_for_config_entry(registry, entry.entry_id)
+            if any(self._ours(device.identifiers) for device in devices):
+                return True
         self._unsubscribe = self._hass.bus.async_listen(
             dr.EVENT_DEVICE_REGISTRY_UPDATED, self._device_changed
         )
@@ -103,11 +105,11 @@ class LoopWatch:
             self._unsubscribe()
             self._unsubscribe = None
 
-    def _ours(self, device: dr.DeviceEntry) -> bool:
+    def _ours(self, identifiers: Iterable[tuple[str, str]]) -> bool:
         prefix = self._node_prefix
         return any(
             domain == mqtt.DOMAIN and (identifier == prefix or identifier.startswith(f"{prefix}_"))
-            for domain, identifier in device.identifiers
+            for domain, identifier in identifiers
         )
 
     @callback
@@ -115,6 +117,6 @@ class LoopWatch:
         if event.data["action"] != "create":
             return
         device = dr.async_get(self._hass).async_get(event.data["device_id"])
-        if device is not None and self._ours(device):
+        if device is not None and self._ours(device.identifiers):
             self.stop()
             self._on_loop()
