@@ -154,6 +154,12 @@ async def test_home_assistant_route_publishes_and_answers_births(
     assert len(config_messages(subscriber, topic)) >= 2, "no republish after the birth"
     assert discovery_of(hub).counters["births"] >= 1
     assert mqtt_copies(hass, simulator) == []  # this Home Assistant listens to homeassistant/
+
+    # Deleting the entry clears its configs through Home Assistant's MQTT as well.
+    await hass.config_entries.async_remove(entry.entry_id)
+    await subscriber.wait_for(
+        lambda: set(configs(subscriber, "lab").values()) == {b""}, what="every config cleared"
+    )
     await unload_all(hass)
 
 
