@@ -142,8 +142,9 @@ class SaymonMirror:
         self._counts_sent: dict[str, int] = {}
         """Count topic -> value last published, so a flush sends only the counts that moved."""
         self._incident_owners: set[str] = set()
-        self._state_names: dict[str, str] | None = None
         """Objects whose incident count topic may have moved since the last flush."""
+        self._state_names: dict[str, str] | None = None
+        """SAYMON's state names as last seen (retained states name them)."""
         self.discovery = (
             Discovery(
                 hass,
