@@ -461,6 +461,10 @@ class Subscriber:
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish from this client (e.g. a birth message); paho sends it from its thread."""
+        self._client.publish(topic, payload, qos, retain)
+
     def payloads(self, topic: str) -> list[bytes]:
         """Every payload received on ``topic``, in order."""
         return [message.payload for message in self.messages if message.topic == topic]

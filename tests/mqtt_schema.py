@@ -15,7 +15,8 @@ SCHEMA_DIR = (
 )
 
 _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"/status$"), "status"),
+    (re.compile(r"/(status|connection)$"), "status"),
+    (re.compile(r"/objects/[^/]+/incidents$"), "count"),
     (re.compile(r"/incidents/count(/[^/]+)?$"), "count"),
     (re.compile(r"/incidents/event$"), "incident_event"),
     (re.compile(r"/(objects|links)/[^/]+/state$"), "state"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.const import CONF_VERIFY_SSL, EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -10,8 +10,11 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
 from .hub import SaymonHub
+from .identity import server_host
 from .migration import async_migrate
+from .mqtt.discovery import async_remove_discovery
 from .mqtt.mirror import MirrorSettings, SaymonMirror
+from .mqtt.topics import Topics
 from .runtime import SaymonConfigEntry, SaymonData
 from .services import async_setup_services
 
@@ -66,6 +69,18 @@ async def _async_options_updated(hass: HomeAssistant, entry: SaymonConfigEntry) 
 async def async_unload_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> bool:
     """Unload platforms; the runtime data's shutdown then closes every connection and task."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SaymonConfigEntry) -> None:
+    """Clear the MQTT discovery configs the entry published (other Home Assistants drop them)."""
+    settings = MirrorSettings.from_options(entry.options, server_host(entry.data[CONF_URL]))
+    await async_remove_discovery(
+        hass,
+        entry.entry_id,
+        enabled=settings.enabled,
+        broker=settings.broker,
+        status_topic=Topics(settings.base_topic).status,
+    )
 
 
 async def async_remove_config_entry_device(

@@ -60,3 +60,7 @@ CONF_MQTT_QUEUE_SIZE: Final = "mqtt_queue_size"
 DEFAULT_MQTT_PORT: Final = 1883
 DEFAULT_MQTT_QOS: Final = 1
 DEFAULT_MQTT_QUEUE_SIZE: Final = 100_000
+CONF_MQTT_DISCOVERY: Final = "mqtt_discovery"
+CONF_MQTT_DISCOVERY_PREFIX: Final = "mqtt_discovery_prefix"
+DEFAULT_MQTT_DISCOVERY_PREFIX: Final = "homeassistant"
+"""Home Assistant's own default discovery prefix (what a second Home Assistant listens to)."""

@@ -29,6 +29,8 @@ from .const import (
     CONF_MQTT_BASE_TOPIC,
     CONF_MQTT_CA_CERT,
     CONF_MQTT_CLIENT_ID,
+    CONF_MQTT_DISCOVERY,
+    CONF_MQTT_DISCOVERY_PREFIX,
     CONF_MQTT_HOST,
     CONF_MQTT_MODE,
     CONF_MQTT_PASSWORD,
@@ -40,6 +42,7 @@ from .const import (
     CONF_MQTT_TLS,
     CONF_MQTT_USERNAME,
     CONF_MQTT_VERIFY,
+    DEFAULT_MQTT_DISCOVERY_PREFIX,
     DEFAULT_MQTT_PORT,
     DEFAULT_MQTT_QOS,
     DEFAULT_MQTT_QUEUE_SIZE,
@@ -49,6 +52,7 @@ from .const import (
 )
 from .identity import server_host
 from .mqtt.connection import BrokerConfig
+from .mqtt.discovery_guard import listening_here
 from .mqtt.mirror import MirrorSettings
 from .mqtt.probe import async_test_connection
 from .mqtt.topics import clean_base, default_base
@@ -83,6 +87,11 @@ def mirror_schema() -> vol.Schema:
             vol.Required(CONF_MQTT_QUEUE_SIZE): vol.All(
                 _box(MIN_QUEUE, MAX_QUEUE), vol.Coerce(int)
             ),
+            # Optional with defaults: forms posted without them (older clients) keep it off.
+            vol.Optional(CONF_MQTT_DISCOVERY, default=False): BooleanSelector(),
+            vol.Optional(
+                CONF_MQTT_DISCOVERY_PREFIX, default=DEFAULT_MQTT_DISCOVERY_PREFIX
+            ): TextSelector(),
         }
     )
 
@@ -116,6 +125,9 @@ def mirror_defaults(options: Mapping[str, Any], host: str) -> dict[str, Any]:
         CONF_MQTT_QOS: str(options.get(CONF_MQTT_QOS, DEFAULT_MQTT_QOS)),
         CONF_MQTT_RETAIN: options.get(CONF_MQTT_RETAIN, True),
         CONF_MQTT_QUEUE_SIZE: options.get(CONF_MQTT_QUEUE_SIZE, DEFAULT_MQTT_QUEUE_SIZE),
+        CONF_MQTT_DISCOVERY: options.get(CONF_MQTT_DISCOVERY, False),
+        CONF_MQTT_DISCOVERY_PREFIX: options.get(CONF_MQTT_DISCOVERY_PREFIX)
+        or DEFAULT_MQTT_DISCOVERY_PREFIX,
     }
 
 
@@ -153,17 +165,26 @@ class MqttOptionsMixin(OptionsFlow):
                 **user_input,
                 CONF_MQTT_QOS: int(user_input[CONF_MQTT_QOS]),
                 CONF_MQTT_BASE_TOPIC: clean_base(user_input[CONF_MQTT_BASE_TOPIC]),
+                CONF_MQTT_DISCOVERY_PREFIX: clean_base(
+                    user_input.get(CONF_MQTT_DISCOVERY_PREFIX) or DEFAULT_MQTT_DISCOVERY_PREFIX
+                ),
             }
             mode = user_input[CONF_MQTT_MODE]
-            if mode == MQTT_BROKER:
+            discovery = user_input.get(CONF_MQTT_DISCOVERY, False)
+            prefix = user_input[CONF_MQTT_DISCOVERY_PREFIX] if discovery else None
+            if prefix == user_input[CONF_MQTT_BASE_TOPIC]:
+                errors["base"] = "discovery_prefix_is_base"
+            elif mode == MQTT_BROKER:
                 self._mirror_input = user_input
                 return await self.async_step_mqtt_broker()
-            if mode == MQTT_HOME_ASSISTANT and not self.hass.config_entries.async_loaded_entries(
+            elif mode == MQTT_HOME_ASSISTANT and not self.hass.config_entries.async_loaded_entries(
                 "mqtt"
             ):
                 errors["base"] = "mqtt_not_set_up"
+            elif (error := self._discovery_loop(prefix, None)) is not None:
+                errors["base"] = error
             else:
-                return self._async_save(user_input)
+                return await self._async_save_mirror(user_input)
         return self.async_show_form(
             step_id="mqtt",
             data_schema=self.add_suggested_values_to_schema(
@@ -171,7 +192,10 @@ class MqttOptionsMixin(OptionsFlow):
                 user_input or mirror_defaults(self.config_entry.options, self._host()),
             ),
             errors=errors,
-            description_placeholders={"example_topic": f"{default_base(self._host())}/status"},
+            description_placeholders={
+                "example_topic": f"{default_base(self._host())}/status",
+                "discovery_prefix": _prefix(user_input),
+            },
         )
 
     async def async_step_mqtt_broker(
@@ -193,7 +217,9 @@ class MqttOptionsMixin(OptionsFlow):
                 raise RuntimeError("broker settings missing")
             error = await async_test_connection(_with_probe_id(settings.broker))
             if error is None:
-                return self._async_save(changes)
+                error = self._discovery_loop(settings.discovery_prefix, settings.broker)
+            if error is None:
+                return await self._async_save_mirror(changes)
             errors["base"] = error
         return self.async_show_form(
             step_id="mqtt_broker",
@@ -206,8 +232,49 @@ class MqttOptionsMixin(OptionsFlow):
             description_placeholders={
                 "host": str(values.get(CONF_MQTT_HOST, "")),
                 "port": str(values.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT)),
+                "discovery_prefix": _prefix(self._mirror_input),
             },
         )
+
+    def _discovery_loop(self, prefix: str | None, broker: BrokerConfig | None) -> str | None:
+        """``discovery_loop`` when this Home Assistant would discover its own SAYMON devices.
+
+        ``broker`` is the dedicated broker, ``None`` for the route through Home Assistant's MQTT.
+        """
+        if prefix is not None and listening_here(self.hass, prefix, broker):
+            return "discovery_loop"
+        return None
+
+    async def _async_save_mirror(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
+        """Save; first clear the running discovery's configs if it will no longer own them.
+
+        Turning discovery (or the mirror) off, or moving it to another prefix or broker, would
+        otherwise leave the devices behind in every Home Assistant that discovered them.
+        """
+        data = getattr(self.config_entry, "runtime_data", None)
+        mirror = getattr(data, "mirror", None)
+        if mirror is not None and mirror.discovery is not None:
+            options = {**self.config_entry.options, **changes}
+            new = MirrorSettings.from_options(options, self._host())
+            if _where(new) != _where(mirror.settings):
+                await mirror.discovery.async_retire()
+        return self._async_save(changes)
+
+
+def _prefix(values: Mapping[str, Any] | None) -> str:
+    """The discovery prefix for messages (what was entered, else the default)."""
+    return str((values or {}).get(CONF_MQTT_DISCOVERY_PREFIX) or DEFAULT_MQTT_DISCOVERY_PREFIX)
+
+
+def _where(settings: MirrorSettings) -> tuple[str | None, str, str | None, int | None]:
+    """Where discovery configs go: prefix (``None``: off), route and broker address."""
+    broker = settings.broker
+    return (
+        settings.discovery_prefix if settings.enabled else None,
+        settings.mode,
+        None if broker is None else broker.host,
+        None if broker is None else broker.port,
+    )
 
 
 def _with_probe_id(config: BrokerConfig) -> BrokerConfig:

@@ -29,6 +29,7 @@ Process
 
     :meth:`HassProcess.start` spawns and returns once the HTTP API answers;
     :meth:`HassProcess.stop` sends SIGTERM and waits (SIGKILL after ``timeout``);
+    :meth:`HassProcess.kill` sends SIGKILL at once (a crash);
     :meth:`HassProcess.restart` is stop + start on the same folder and port. stdout and
     stderr go to :attr:`HassProcess.output_file`; :meth:`HassProcess.log_tail` returns its end
     for failure messages, and every :class:`HassError` carries it.
@@ -324,6 +325,18 @@ class HassProcess:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
+        self._reap()
+        return process.returncode
+
+    async def kill(self) -> int | None:
+        """SIGKILL, as in a crash (no stop event, no clean disconnect); returns the exit status."""
+        process = self._process
+        if process is None:
+            return None
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
         self._reap()
         return process.returncode
 

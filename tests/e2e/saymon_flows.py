@@ -73,8 +73,12 @@ async def enable_mqtt_mirror(
     port: int,
     base_topic: str,
     qos: int = 1,
+    discovery_prefix: str | None = None,
 ) -> dict[str, Any]:
-    """Options -> MQTT mirror -> dedicated broker (plain TCP, MQTT 3.1.1); returns the options."""
+    """Options -> MQTT mirror -> dedicated broker (plain TCP, MQTT 3.1.1); returns the options.
+
+    With ``discovery_prefix``, Home Assistant MQTT discovery is turned on under that prefix.
+    """
     result = await client.post(OPTIONS_FLOW, {"handler": entry_id})
     flow_id = _expect(result, "menu", "init")["flow_id"]
     step = f"{OPTIONS_FLOW}/{flow_id}"
@@ -87,6 +91,11 @@ async def enable_mqtt_mirror(
             "mqtt_qos": str(qos),
             "mqtt_retain": True,
             "mqtt_queue_size": 100_000,
+            **(
+                {}
+                if discovery_prefix is None
+                else {"mqtt_discovery": True, "mqtt_discovery_prefix": discovery_prefix}
+            ),
         },
     )
     _expect(result, "form", "mqtt_broker")

@@ -118,7 +118,11 @@ async def test_dedicated_broker_is_tested_then_mirrors(
     result = await hass.config_entries.options.async_configure(flow_id, broker_form(port))
     assert result["errors"] == {"base": "cannot_connect"}
     # The message names what was tried: nothing answered on host:port.
-    assert result["description_placeholders"] == {"host": "127.0.0.1", "port": str(port)}
+    assert result["description_placeholders"] == {
+        "host": "127.0.0.1",
+        "port": str(port),
+        "discovery_prefix": "homeassistant",
+    }
     texts = await async_get_translations(hass, "en", "options", {DOMAIN})
     message = texts[f"component.{DOMAIN}.options.error.cannot_connect"].format(
         **result["description_placeholders"]

@@ -208,6 +208,33 @@ async def test_last_will_when_the_connection_dies(
     await subscriber.wait_for(lambda: subscriber.payloads(STATUS)[-1:] == [b"offline"])
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+async def test_subscription_in_the_loop_and_again_after_a_reconnect(
+    mosquitto: MosquittoBroker, subscriber: Subscriber, protocol: str
+) -> None:
+    """What discovery needs for birth messages: made on every connection, handed to the loop."""
+    received: list[tuple[bytes, int]] = []
+    calls = Calls()
+    broker = make(mosquitto.port, calls, config={"protocol": protocol})
+    broker.subscribe("saymon/in", lambda payload: received.append((payload, threading.get_ident())))
+    subscriber.publish("saymon/in", b"one", retain=True)  # arrives whenever the SUBSCRIBE does
+    await broker.async_start()
+    try:
+        await until(lambda: [payload for payload, _ in received] == [b"one"], what="one")
+        assert {thread for _, thread in received} == {threading.get_ident()}  # the event loop
+        subscriber.publish("saymon/other", b"not subscribed")
+        await mosquitto.restart(downtime=0.3)  # persistence off: no session, no retained
+        await until(lambda: calls.connected == 2, timeout=20, what="the reconnect")
+        await subscriber.wait_for(lambda: subscriber.connects == 2, timeout=20)
+        subscriber.publish("saymon/in", b"two", retain=True)
+        await until(lambda: [payload for payload, _ in received] == [b"one", b"two"], what="two")
+    finally:
+        await broker.async_stop()
+    subscriber.publish("saymon/in", b"three")
+    await asyncio.sleep(0.3)
+    assert [payload for payload, _ in received] == [b"one", b"two"]
+
+
 async def test_70k_qos1_through_lagging_acks_all_arrive(
     mosquitto: MosquittoBroker, subscriber: Subscriber
 ) -> None:

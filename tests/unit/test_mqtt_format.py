@@ -35,6 +35,8 @@ def test_topics() -> None:
     assert topics.object_state("a/#b") == "home/saymon/_/objects/ab/state"
     assert topics.level_count("1") == "home/saymon/_/incidents/count/1"
     assert topics.link_event("l") == "home/saymon/_/links/l/event"
+    assert topics.object_incidents("a+b") == "home/saymon/_/objects/ab/incidents"
+    assert topics.connection == "home/saymon/_/connection"
     assert clean_base("   ") == "saymon"
     assert default_base("host.example:8080") == "saymon/host.example:8080"
 

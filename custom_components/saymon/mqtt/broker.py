@@ -79,6 +79,7 @@ class DedicatedBroker:
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
         self._queue_size = queue_size
+        self._subscriptions: dict[str, Callable[[bytes], None]] = {}
         self._sender = Sender(
             config,
             self._client_id,
@@ -87,6 +88,8 @@ class DedicatedBroker:
             backoff=Backoff(base=reconnect_min, cap=reconnect_max),
             on_connected=partial(self._call_in_loop, self._dispatch_connected),
             on_disconnected=partial(self._call_in_loop, self._dispatch_disconnected),
+            subscriptions=self._subscriptions,
+            on_message=partial(self._call_in_loop, self._dispatch_message),
         )
         self._where = self._sender.where
         # The thread boundary: the loop appends, the sender thread pops (deque ops are atomic).
@@ -225,7 +228,19 @@ class DedicatedBroker:
             "last_error": sender.last_error,
         }
 
+    def subscribe(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        """Hand messages on ``topic`` to ``on_message`` in the event loop (before ``async_start``).
+
+        The sender thread subscribes (QoS 1) on every connection, before ``on_connected`` runs.
+        """
+        self._subscriptions[topic] = on_message
+
     # -- what the sender thread reports, run in the event loop ------------------------------
+
+    def _dispatch_message(self, topic: str, payload: bytes) -> None:
+        on_message = self._subscriptions.get(topic)
+        if not self._stopped and on_message is not None:
+            on_message(payload)
 
     def _dispatch_connected(self) -> None:
         if not self._stopped and self._on_connected is not None:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 
 from homeassistant.components import mqtt
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from .payloads import OFFLINE
@@ -45,6 +45,8 @@ class HomeAssistantMqttTransport:
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self._counters = {"published": 0, "dropped_overflow": 0, "failed": 0, "queue_peak": 0}
+        self._subscriptions: dict[str, Callable[[bytes], None]] = {}
+        self._unsubscribe: list[CALLBACK_TYPE] = []
 
     @property
     def connected(self) -> bool:
@@ -69,6 +71,13 @@ class HomeAssistantMqttTransport:
         if not await mqtt.async_wait_for_mqtt_client(self._hass):
             _LOGGER.warning("Home Assistant's MQTT integration is not available; not mirroring")
             return
+        for topic, on_message in self._subscriptions.items():
+            # Home Assistant's client subscribes again by itself after a reconnect.
+            self._unsubscribe.append(
+                await mqtt.async_subscribe(
+                    self._hass, topic, _receiver(on_message), qos=1, encoding=None
+                )
+            )
         self._connected = True
         self._on_connected()
         while True:
@@ -99,8 +108,15 @@ class HomeAssistantMqttTransport:
         self._wake.set()
         return True
 
+    def subscribe(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        """Receive ``topic`` through Home Assistant's client once it is available."""
+        self._subscriptions[topic] = on_message
+
     async def async_stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - bounds the flush
         """Flush the queue (bounded by ``timeout``), publish the offline status, stop."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         task, self._task = self._task, None
         if task is None:
             return
@@ -118,3 +134,14 @@ class HomeAssistantMqttTransport:
     def stats(self) -> dict[str, int | float | str | None]:
         """Counters for diagnostics."""
         return {**self._counters, "queued": len(self._queue)}
+
+
+def _receiver(on_message: Callable[[bytes], None]) -> Callable[[mqtt.ReceiveMessage], None]:
+    """A message callback that runs in the event loop and passes on the raw payload."""
+
+    @callback
+    def receive(message: mqtt.ReceiveMessage) -> None:
+        payload = message.payload
+        on_message(payload if isinstance(payload, bytes) else str(payload).encode())
+
+    return receive

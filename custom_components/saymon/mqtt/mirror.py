@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .. import describe
 from ..api.events import ModelChange
@@ -26,6 +27,8 @@ from ..const import (
     CONF_MQTT_BASE_TOPIC,
     CONF_MQTT_CA_CERT,
     CONF_MQTT_CLIENT_ID,
+    CONF_MQTT_DISCOVERY,
+    CONF_MQTT_DISCOVERY_PREFIX,
     CONF_MQTT_HOST,
     CONF_MQTT_MODE,
     CONF_MQTT_PASSWORD,
@@ -37,6 +40,7 @@ from ..const import (
     CONF_MQTT_TLS,
     CONF_MQTT_USERNAME,
     CONF_MQTT_VERIFY,
+    DEFAULT_MQTT_DISCOVERY_PREFIX,
     DEFAULT_MQTT_PORT,
     DEFAULT_MQTT_QOS,
     DEFAULT_MQTT_QUEUE_SIZE,
@@ -46,8 +50,9 @@ from ..const import (
 )
 from . import payloads
 from .broker import BrokerConfig, DedicatedBroker
+from .discovery import Discovery
 from .ha_transport import HomeAssistantMqttTransport
-from .topics import Topics, default_base
+from .topics import Topics, clean_base, default_base
 from .transport import Transport
 
 if TYPE_CHECKING:
@@ -67,6 +72,8 @@ class MirrorSettings:
     retain: bool
     queue_size: int
     broker: BrokerConfig | None
+    discovery_prefix: str | None = None
+    """Home Assistant MQTT discovery prefix; ``None`` when discovery is off."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], host: str) -> MirrorSettings:
@@ -92,6 +99,11 @@ class MirrorSettings:
             retain=bool(options.get(CONF_MQTT_RETAIN, True)),
             queue_size=int(options.get(CONF_MQTT_QUEUE_SIZE, DEFAULT_MQTT_QUEUE_SIZE)),
             broker=broker,
+            discovery_prefix=clean_base(
+                options.get(CONF_MQTT_DISCOVERY_PREFIX) or DEFAULT_MQTT_DISCOVERY_PREFIX
+            )
+            if options.get(CONF_MQTT_DISCOVERY)
+            else None,
         )
 
     @property
@@ -129,6 +141,22 @@ class SaymonMirror:
         self._counts_dirty = False
         self._counts_sent: dict[str, int] = {}
         """Count topic -> value last published, so a flush sends only the counts that moved."""
+        self._incident_owners: set[str] = set()
+        """Objects whose incident count topic may have moved since the last flush."""
+        self._state_names: dict[str, str] | None = None
+        """SAYMON's state names as last seen (retained states name them)."""
+        self.discovery = (
+            Discovery(
+                hass,
+                hub,
+                self.transport,
+                self.topics,
+                prefix=settings.discovery_prefix,
+                broker=settings.broker,
+            )
+            if settings.discovery_prefix is not None
+            else None
+        )
         self._unsubscribe: list[Callable[[], None]] = []
         self._stopped = False
         self.snapshots = 0
@@ -136,9 +164,14 @@ class SaymonMirror:
     async def async_start(self) -> None:
         """Follow the hub's change stream and connect."""
         hub = self._hub
+        if self.discovery is not None:
+            await self.discovery.async_start()  # first: its removals precede the mirror's
         self._unsubscribe = [
             hub.add_listener(self.on_changes),
             hub.coalescer.add(self._flush, lambda: self.transport.backlog >= STORM_BACKLOG),
+            async_dispatcher_connect(
+                self._hass, hub.signals.availability, self._publish_connection
+            ),
         ]
         await self.transport.async_start()
 
@@ -154,6 +187,8 @@ class SaymonMirror:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        if self.discovery is not None:
+            await self.discovery.async_stop()
         await self.transport.async_stop()
 
     # -- retained picture -------------------------------------------------------------------
@@ -164,13 +199,23 @@ class SaymonMirror:
         self.snapshots += 1
         publish = self.transport.publish
         publish(self.topics.status, payloads.ONLINE, RETAINED_QOS, True)
+        self._publish_connection()
         self._counts_sent.clear()
         self._counts_dirty = True
         hub = self._hub
+        self._incident_owners.update(hub.objects_in_scope)
+        if self.discovery is not None:
+            self.discovery.on_connected()
         dirty = self._dirty_states
         dirty.update(dict.fromkeys(hub.objects_in_scope, EntityType.OBJECT))
         dirty.update(dict.fromkeys(hub.links_in_scope, EntityType.LINK))
         self._flush()
+
+    @callback
+    def _publish_connection(self) -> None:
+        """Whether SAYMON's data is live (connected, or within the grace period)."""
+        available = payloads.ONLINE if self._hub.available else payloads.OFFLINE
+        self.transport.publish(self.topics.connection, available, RETAINED_QOS, True)
 
     def _publish_counts(self) -> bool:
         """Publish the total and per-level counts that differ from what was last published.
@@ -181,6 +226,8 @@ class SaymonMirror:
         counts = {self.topics.incident_count: len(model.incidents)}
         for level_id, number in model.level_counts().items():
             counts[self.topics.level_count(level_id)] = number
+        for object_id in self._incident_owners:
+            counts[self.topics.object_incidents(object_id)] = len(model.incidents_of(object_id))
         sent = self._counts_sent
         publish = self.transport.publish
         for topic, number in counts.items():
@@ -188,6 +235,7 @@ class SaymonMirror:
                 if not publish(topic, payloads.count(number), RETAINED_QOS, True):
                     return False
                 sent[topic] = number
+        self._incident_owners.clear()
         return True
 
     def _publish_state(self, entity_id: str, entity_type: EntityType) -> bool:
@@ -237,6 +285,8 @@ class SaymonMirror:
                 data.update(type=change.kind.value, replayed=again)
                 publish(topics.incident_event, payloads.incident_event(data), qos, False)
                 self._counts_dirty = True
+                if change.incident.entity_id in hub.objects_in_scope:
+                    self._incident_owners.add(change.incident.entity_id)
             elif isinstance(change, ModelChanged):
                 data = describe.model_change(change, model)
                 data["replayed"] = again
@@ -254,8 +304,16 @@ class SaymonMirror:
             )
             self._dirty_states.pop(entity_id, None)
             self.transport.publish(topic, b"", RETAINED_QOS, True)
+            if not link:
+                incidents = self.topics.object_incidents(entity_id)
+                self._incident_owners.discard(entity_id)
+                if self._counts_sent.pop(incidents, None) is not None:
+                    self.transport.publish(incidents, b"", RETAINED_QOS, True)
         else:
             self._dirty_states[entity_id] = change.entity_type
+            if not link and entity_id in self._hub.objects_in_scope:
+                self._incident_owners.add(entity_id)
+                self._counts_dirty = True
 
     def _flush(self) -> None:
         """Publish the latest retained values of everything that changed since the last flush.
@@ -268,8 +326,11 @@ class SaymonMirror:
         """
         if self._counts_dirty:
             self._counts_dirty = not self._publish_counts() and self.transport.full
-        dirty, self._dirty_states = self._dirty_states, {}
         hub = self._hub
+        if self._states_renamed():  # retained states carry the names: send them again
+            self._dirty_states.update(dict.fromkeys(hub.objects_in_scope, EntityType.OBJECT))
+            self._dirty_states.update(dict.fromkeys(hub.links_in_scope, EntityType.LINK))
+        dirty, self._dirty_states = self._dirty_states, {}
         refused = False
         for entity_id, entity_type in dirty.items():
             if not refused:
@@ -287,6 +348,13 @@ class SaymonMirror:
         if (self._dirty_states or self._counts_dirty) and not self._stopped:
             self._hub.coalescer.request()  # a full queue is busy: the next try waits
 
+    def _states_renamed(self) -> bool:
+        """Whether SAYMON's state names changed (e.g. a resync learnt a state an admin added)."""
+        names = {state_id: state.name for state_id, state in self._hub.model.states.items()}
+        changed = self._state_names is not None and names != self._state_names
+        self._state_names = names
+        return changed
+
     def diagnostics(self) -> dict[str, Any]:
         """Mode, counters and queue figures (no host, user or password)."""
         return {
@@ -297,4 +365,5 @@ class SaymonMirror:
             "connected": self.transport.connected,
             "snapshots_published": self.snapshots,
             "transport": self.transport.stats(),
+            "discovery": None if self.discovery is None else self.discovery.diagnostics(),
         }

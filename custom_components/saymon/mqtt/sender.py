@@ -30,7 +30,7 @@ appends to :attr:`Sender.queue` and wakes the thread (``broker.py``). What was m
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 import contextlib
 from dataclasses import dataclass
 import logging
@@ -140,8 +140,14 @@ class Sender:
         backoff: Backoff,
         on_connected: Callable[[], None],
         on_disconnected: Callable[[str], None],
+        subscriptions: Collection[str] = (),
+        on_message: Callable[[str, bytes], None] | None = None,
     ) -> None:
-        """Prepare the thread's state; nothing connects before :meth:`run`."""
+        """Prepare the thread's state; nothing connects before :meth:`run`.
+
+        ``subscriptions``: topics subscribed (QoS 1) on every connection, before
+        ``on_connected``; their messages go to ``on_message(topic, payload)`` (from this thread).
+        """
         self._config = config
         self._client_id = client_id
         self._status_topic = status_topic
@@ -149,6 +155,8 @@ class Sender:
         self._backoff = backoff
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
+        self._subscriptions = subscriptions
+        self._on_message_received = on_message
         self.where = f"{config.host}:{config.port}"
 
         # Shared with the event loop: deque appends/pops are atomic.
@@ -276,6 +284,8 @@ class Sender:
         """Serve one established connection; why it ended, or ``None`` when stopped."""
         self.counters.connects += 1
         self.connected = True
+        for topic in self._subscriptions:
+            client.subscribe(topic, 1)
         self._on_connected()
         try:
             reason = self._serve(client)
@@ -295,6 +305,8 @@ class Sender:
         client.will_set(self._status_topic, STATUS_OFFLINE, qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        if self._subscriptions:
+            client.on_message = self._on_message
         if self._config.protocol == "5":
             # Only MQTT 5 acknowledgements carry a reason (e.g. not authorised). paho builds
             # two objects per call, which halves the QoS 0 rate, so 3.1.1 goes without.
@@ -428,6 +440,10 @@ class Sender:
             self.counters.requeued += len(lost)
 
     # paho callbacks (VERSION2), run by paho inside run_io()/_pump() in this thread.
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._on_message_received is not None:
+            self._on_message_received(message.topic, bytes(message.payload))
 
     def _on_connect(
         self,

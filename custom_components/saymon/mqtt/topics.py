@@ -41,6 +41,7 @@ class Topics:
         self.incident_count = f"{self.base}/incidents/count"
         self.incident_event = f"{self.base}/incidents/event"
         self.model_event = f"{self.base}/model/event"
+        self.connection = f"{self.base}/connection"
 
     def level_count(self, level_id: str) -> str:
         """Active incidents of one level (retained)."""
@@ -49,6 +50,10 @@ class Topics:
     def object_state(self, object_id: str) -> str:
         """An object's current state (retained)."""
         return f"{self.base}/objects/{clean_segment(object_id)}/state"
+
+    def object_incidents(self, object_id: str) -> str:
+        """Active incidents of one object (retained)."""
+        return f"{self.base}/objects/{clean_segment(object_id)}/incidents"
 
     def object_event(self, object_id: str) -> str:
         """An object's state changes (not retained)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -28,6 +29,12 @@ class Transport(Protocol):
 
     def publish(self, topic: str, payload: str | bytes, qos: int = 0, retain: bool = False) -> bool:
         """Queue one message without blocking; ``False`` when it had to be dropped."""
+
+    def subscribe(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        """Hand every message on ``topic`` to ``on_message`` in the event loop.
+
+        Call before :meth:`async_start`; the subscription is made again after every reconnect.
+        """
 
     def stats(self) -> dict[str, int | float | str | None]:
         """Counters for diagnostics."""
