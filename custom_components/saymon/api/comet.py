@@ -539,6 +539,11 @@ class CometClient:
         return f"{self.endpoint.url}/{path}/"
 
     @property
+    def transports(self) -> tuple[str, ...]:
+        """The Engine.IO transports tried, in order (``polling`` first: upgrades when it can)."""
+        return tuple(self._transports)
+
+    @property
     def subscriptions(self) -> tuple[Subscription, ...]:
         """What is re-subscribed on every connect."""
         return tuple(self._subscriptions)
@@ -735,6 +740,12 @@ class CometClient:
             return _CometTLSError(f"TLS certificate of Comet at {self.address} rejected: {text}")
         if self._connect_error is not None and _is_session_rejection(self._connect_error):
             return _SessionRejectedError(f"Comet at {self.address} rejected the session")
+        refused = next((e for e in chain if isinstance(e, aiohttp.WSServerHandshakeError)), None)
+        if refused is not None and refused.status != 404:
+            return SaymonCometError(
+                f"the WebSocket connection to Comet at {self.address} was refused (HTTP "
+                f"{refused.status}); a proxy may block WebSocket: use the long-polling transport"
+            )
         if self._connect_error is not None:
             detail = self._redact(str(self._connect_error))
             return SaymonCometError(f"Comet at {self.address} refused the connection: {detail}")

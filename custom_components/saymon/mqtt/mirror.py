@@ -47,6 +47,7 @@ from ..const import (
 from . import payloads
 from .broker import BrokerConfig, DedicatedBroker
 from .ha_transport import HomeAssistantMqttTransport
+from .server_events import ServerEventTopics
 from .topics import Topics, default_base
 from .transport import Transport
 
@@ -138,6 +139,9 @@ class SaymonMirror:
         hub = self._hub
         self._unsubscribe = [
             hub.add_listener(self.on_changes),
+            hub.add_listener(
+                ServerEventTopics(hub, self.transport, self.topics, self.settings.qos).on_changes
+            ),
             hub.coalescer.add(self._flush, lambda: self.transport.backlog >= STORM_BACKLOG),
         ]
         await self.transport.async_start()
