@@ -53,7 +53,8 @@ class NoWebSocketProxy:
         self._http = aiohttp.ClientSession(auto_decompress=True)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A long-poll in flight waits up to the server's ping interval: do not wait for it.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         await web.TCPSite(self._runner, LOCALHOST, 0).start()
         self.port = int(self._runner.addresses[0][1])

@@ -28,10 +28,13 @@ from .describe import entity_type_name
 def _entity(entity: EntityRef | None, model: SaymonModel) -> dict[str, Any]:
     if entity is None:
         return {"entity_type": None, "object_id": None, "object_name": None}
+    known = model.knows_entity(entity.entity_type, entity.entity_id)
     return {
         "entity_type": entity_type_name(entity.entity_type),
         "object_id": entity.entity_id,
-        "object_name": model.entity_name(entity.entity_type, entity.entity_id) or entity.name,
+        "object_name": (model.entity_name(entity.entity_type, entity.entity_id) if known else None)
+        or entity.name
+        or entity.entity_id,
     }
 
 

@@ -13,16 +13,18 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 import logging
 import random
+import time
 from typing import Any
 
 import aiohttp
 import pytest
 
+from custom_components.saymon.api.comet import CometClient
 from custom_components.saymon.api.events import RawEvent, parse_event
 from custom_components.saymon.api.live import SaymonLive
 from custom_components.saymon.api.model import Change, StateChanged
 from custom_components.saymon.api.models import EntityType
-from custom_components.saymon.api.rest import PasswordCredentials
+from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
 from custom_components.saymon.api.server_events import (
     SERVER_EVENT_TYPES,
     SERVER_TOPICS,
@@ -35,6 +37,7 @@ from custom_components.saymon.api.server_events import (
     SnmpTrap,
     unquote,
 )
+from custom_components.saymon.api.url import CometEndpoint
 from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.simulator.server_events import SHAPES, TOPICS, payload, values_for
 from tests.util import wait_for
@@ -358,3 +361,28 @@ async def test_unknown_topics_are_counted_and_logged_once(
         assert "custom-server-event" in warnings[0].getMessage()
     finally:
         await live.stop()
+
+
+async def test_a_polling_connection_closes_at_once(simulator: SaymonSimulator) -> None:
+    """A server that holds the pending long-poll until its next ping must not hold the close.
+
+    python-engineio waits for its read loop, i.e. for the server to answer the poll: the
+    simulator's python-engineio server answers it at its next ping, 25 s later.
+    """
+    async with aiohttp.ClientSession() as http:
+        rest = SaymonRestClient(
+            http, simulator.rest_url, PasswordCredentials(simulator.login, simulator.password)
+        )
+        comet = CometClient(
+            http,
+            CometEndpoint(simulator.comet_url),
+            lambda refresh: rest.ensure_session(refresh=refresh),
+            transports=("polling",),
+        )
+        started = time.monotonic()
+        await comet.check()
+        comet.start()
+        await wait_for(lambda: comet.connected, what="connected over polling")
+        await comet.stop()
+        assert time.monotonic() - started < 8
+        await rest.logout()

@@ -95,6 +95,8 @@ _BATCH_SECONDS: Final = 0.05
 the read loop, which answers Comet's pings)."""
 WS_CLOSE_GRACE: Final = 1.0
 """Seconds a dead WebSocket is given to answer our close before it is dropped."""
+CLOSE_GRACE: Final = 2.0
+"""Seconds a closing connection is given to end by itself (each stage) before it is cut."""
 STABLE_AFTER: Final = 30.0
 """A connection that lasted this long resets the backoff; shorter ones keep growing it."""
 
@@ -804,7 +806,12 @@ class CometClient:
         if sio is None:
             return
         try:
-            await sio.shutdown()
+            # Over polling python-engineio waits for the pending long-poll to be answered, which
+            # a server may hold until its next ping (25 s): the close is bounded, the rest cut.
+            async with asyncio.timeout(CLOSE_GRACE):
+                await sio.shutdown()
+        except TimeoutError:
+            _LOGGER.debug("Comet did not end the connection in time; dropping it")
         except (SaymonError, socketio.exceptions.SocketIOError, aiohttp.ClientError, OSError):
             _LOGGER.debug("Error while closing a Comet connection", exc_info=True)
         # python-engineio 4.15: after an Engine.IO CLOSE over polling, _reset() empties the
@@ -822,7 +829,10 @@ class CometClient:
         if loops:
             with contextlib.suppress(Exception):
                 eio.queue.put_nowait(None)
-            await asyncio.wait(loops, timeout=self._connect_timeout)
+            _, pending = await asyncio.wait(loops, timeout=CLOSE_GRACE)
+            for task in pending:  # a long-poll still pending: aiohttp drops its request
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         ws = getattr(eio, "ws", None)
         if isinstance(ws, aiohttp.ClientWebSocketResponse) and not ws.closed:
             # python-engineio never closes a WebSocket that died by a ping timeout: its
