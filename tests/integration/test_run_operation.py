@@ -183,15 +183,12 @@ async def test_errors_are_translated_and_specific(
 
 
 async def test_no_permission(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
-    entry = await setup_entry(
-        hass,
-        simulator,
-        **{
-            CONF_USERNAME: VIEWER_LOGIN,
-            CONF_PASSWORD: VIEWER_PASSWORD,
-            CONF_USER_ID: simulator.accounts.viewer.id,
-        },
-    )
+    viewer: dict[str, Any] = {
+        CONF_USERNAME: VIEWER_LOGIN,
+        CONF_PASSWORD: VIEWER_PASSWORD,
+        CONF_USER_ID: simulator.accounts.viewer.id,
+    }
+    entry = await setup_entry(hass, simulator, None, **viewer)
     hub: SaymonHub = entry.runtime_data.hub
     with pytest.raises(HomeAssistantError) as denied:
         await run(hass, device_id=device_of(hub, host(simulator)), operation="Ping")

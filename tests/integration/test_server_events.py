@@ -86,7 +86,7 @@ async def test_every_kind_reaches_bus_entity_and_trigger(
         calls.append(dict(call.data))
 
     hass.services.async_register("test", "record", called)
-    triggers = {
+    triggers: dict[str, dict[str, Any]] = {
         "snmp_trap_received": {},
         "mqtt_message_received": {},
         "notification_received": {},
@@ -198,7 +198,7 @@ async def test_trigger_conditions_level_and_exit_code(
         calls.append(call.data["what"])
 
     hass.services.async_register("test", "record", called)
-    automations = [
+    automations: list[tuple[str, dict[str, Any], str]] = [
         ("snmp_trap_received", {"level": "Alarm"}, "alarm trap"),
         ("snmp_trap_received", {"level": "2"}, "warning trap"),
         ("operation_finished", {"exit_code": 1}, "failed job"),

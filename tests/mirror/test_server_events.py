@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 import pytest
@@ -69,7 +70,7 @@ async def test_each_kind_on_its_topic(
     await simulator.emit_server_event("bulk-finished", shape="surprising", BULK_ID="b9")
     topics = [f"{BASE}/{level}/event" for level in ("traps", "mqtt", "notifications", "jobs")]
     await subscriber.wait_for(lambda: len(subscriber.messages) == 6)
-    by_topic: dict[str, list[dict[str, object]]] = {}
+    by_topic: dict[str, list[Any]] = {}
     for message in subscriber.messages:
         assert not message.retain
         by_topic.setdefault(message.topic, []).append(validate(message.topic, message.payload))
@@ -79,11 +80,11 @@ async def test_each_kind_on_its_topic(
     assert trap["object"] == {"id": target.id, "type": "object", "name": target.name}
     assert trap["bindings"] == {".1.3.6.1.2.1.2.2.1.1.3": "3", ".1.3.6.1.2.1.2.2.1.7.3": "down"}
     assert trap["extra"] == {"severity": "major", "payload": {"varbindCount": 2}}
-    (message,) = by_topic[f"{BASE}/mqtt/event"]
-    assert (message["topic"], message["message"]) == ("sensors/rack1/temperature", "on")
+    (mqtt,) = by_topic[f"{BASE}/mqtt/event"]
+    assert (mqtt["topic"], mqtt["message"]) == ("sensors/rack1/temperature", "on")
     started, finished = by_topic[f"{BASE}/jobs/event"]
     assert (started["type"], finished["type"]) == ("started", "failed")
-    assert finished["job"]["exit_code"] == 2  # type: ignore[index]
+    assert finished["job"]["exit_code"] == 2
     (bulk,) = by_topic[f"{BASE}/bulks/event"]
     assert bulk["id"] == "b9"
 
