@@ -96,6 +96,7 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
         "transport": list(hub.comet.transports),
         "server_events": {
             **hub.server_events.diagnostics(),
+            "rate_limit": live.gate.diagnostics(),
             "jobs": live.jobs.diagnostics(),
             "unknown_topics": dict(live.stats.unknown_topics),
         },

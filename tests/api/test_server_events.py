@@ -24,6 +24,7 @@ from custom_components.saymon.api.events import RawEvent, parse_event
 from custom_components.saymon.api.live import SaymonLive
 from custom_components.saymon.api.model import Change, StateChanged
 from custom_components.saymon.api.models import EntityType
+from custom_components.saymon.api.ratelimit import BURST
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
 from custom_components.saymon.api.server_events import (
     SERVER_EVENT_TYPES,
@@ -386,3 +387,22 @@ async def test_a_polling_connection_closes_at_once(simulator: SaymonSimulator) -
         await comet.stop()
         assert time.monotonic() - started < 8
         await rest.logout()
+
+
+async def test_a_storm_is_cut_before_the_queue(
+    simulator: SaymonSimulator, session: aiohttp.ClientSession
+) -> None:
+    """Traps over the limit are dropped as they arrive: they never wait in front of states."""
+    live, listener = await live_session(simulator, session, ["snmp-trap"])
+    try:
+        target = next(iter(simulator.model.objects))
+        await simulator.emit_server_event("snmp-trap", target, count=2000)
+        await simulator.set_state(target, STATE_ALARM)
+        await wait_for(lambda: bool(listener.of(StateChanged)), timeout=20, what="the state")
+        passed = len(listener.of(SnmpTrap))
+        assert BURST <= passed < BURST + 20  # the burst, and 2 a second while they came
+        assert live.gate.limit.dropped == {"snmp-trap": 2000 - passed}
+        assert live.comet.stats.events["snmp-trap"] == 2000  # received, counted
+        assert live.comet.stats.queue_peak < 100
+    finally:
+        await live.stop()

@@ -19,6 +19,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 
+from custom_components.saymon.api.ratelimit import BURST
 from custom_components.saymon.const import (
     DOMAIN,
     EVENT_BULK_FINISHED,
@@ -29,7 +30,6 @@ from custom_components.saymon.const import (
     EVENT_STATE_CHANGED,
 )
 from custom_components.saymon.hub import SaymonHub
-from custom_components.saymon.hub.ratelimit import BURST
 from custom_components.saymon.server_kinds import KINDS
 from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
@@ -341,8 +341,8 @@ async def test_a_storm_is_cut_per_object_and_states_go_on(
     assert len([e for e in traps if e.data["object_id"] == quiet]) == 3
     assert len([e for e in seen if e.event_type == EVENT_MQTT_MESSAGE]) == 5
     assert [e.data["object_id"] for e in seen if e.event_type == EVENT_STATE_CHANGED] == [changing]
-    limit = hub.server_events.limit.diagnostics()
-    assert limit["dropped"] == {"snmp_traps": 200 - len(noisy_traps)}
+    limit = hub.live.gate.diagnostics()
+    assert limit["dropped"] == {"snmp-trap": 200 - len(noisy_traps)}
     assert limit["objects_limited"] == 1
     entity = event_entity(hass, hub, "snmp_traps", noisy)
     assert present(hass.states.get(entity)).state != "unknown"

@@ -13,8 +13,8 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 import pytest
 
+from custom_components.saymon.api.ratelimit import BURST
 from custom_components.saymon.hub import SaymonHub
-from custom_components.saymon.hub.ratelimit import BURST
 from custom_components.saymon.server_kinds import KINDS
 from tests.integration.common import serving, setup_entry
 from tests.mosquitto import MosquittoBroker, Subscriber
@@ -104,4 +104,4 @@ async def test_the_storm_limit_applies_to_the_mirror_too(
     await subscriber.wait_for(lambda: len(subscriber.messages) == fired)
     await hass.async_block_till_done()
     assert len(subscriber.messages) == fired
-    assert hub.server_events.limit.dropped["snmp_traps"] == 100 - fired
+    assert hub.live.gate.limit.dropped["snmp-trap"] == 100 - fired

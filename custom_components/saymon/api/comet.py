@@ -43,7 +43,7 @@ import logging
 import random
 import ssl
 import time
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -102,6 +102,20 @@ STABLE_AFTER: Final = 30.0
 
 type SessionProvider = Callable[[bool], Awaitable[str]]
 """Returns a SAYMON session id; called with ``True`` when Comet rejected the previous one."""
+
+
+class EventGate(Protocol):
+    """Decides which events are worth parsing and delivering (a rate limit, see ratelimit.py)."""
+
+    def admit_raw(self, topic: str, args: tuple[Any, ...]) -> bool | None:
+        """As an event arrives: deliver it, drop it, or ``None``: decide once it is parsed.
+
+        Runs in the read loop: it must be quick and must not raise.
+        """
+
+    def admit_parsed(self, event: CometEvent) -> bool:
+        """A parsed event the raw check could not decide: whether to deliver it."""
+
 
 # Process-wide class attribute: it guards python-engineio *servers* against floods, and a
 # Home Assistant process runs none; for our client it decides whether bursts are lost.
@@ -480,6 +494,7 @@ class CometClient:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         read_ahead: int = DEFAULT_READ_AHEAD,
         max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+        gate: EventGate | None = None,
     ) -> None:
         """Prepare the client; nothing connects before :meth:`start` or :meth:`check`.
 
@@ -491,6 +506,10 @@ class CometClient:
         until half of them are handled; a pause that outlasts Comet's ping timeout costs a
         reconnect and a resync. Beyond ``queue_size`` (only reachable when it is the smaller
         one) events are dropped, counted and reported through ``on_events_lost``.
+
+        ``gate`` sees each event as it arrives, before it is queued and parsed, and may drop
+        it (a rate limit: a storm of events nobody will see must not cost a parse each, nor
+        fill the queue); dropped events count as received.
         """
         self._http = http_session
         self.endpoint = endpoint
@@ -501,6 +520,7 @@ class CometClient:
         self._on_disconnected = on_disconnected
         self._on_events_lost = on_events_lost
         self._on_auth_failed = on_auth_failed
+        self._gate = gate
         self._ssl = ssl_context
         self._transports = list(transports)
         self._connect_timeout = connect_timeout
@@ -512,7 +532,8 @@ class CometClient:
         self._held_bytes = 0
         self._room = asyncio.Event()
         self._room.set()
-        self._queue: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self._queue: deque[tuple[str, tuple[Any, ...], bool]] = deque()
+        """Events to parse: topic, arguments, and whether the gate must check them once parsed."""
         self._queue_ready = asyncio.Event()
         self._overflowing = False
         self._warned: set[str] = set()
@@ -881,6 +902,13 @@ class CometClient:
 
     def _handle_message(self, topic: str, *args: Any) -> None:
         self._received += 1
+        recheck = False
+        if self._gate is not None:
+            verdict = self._gate.admit_raw(topic, args)
+            if verdict is False:
+                self.stats.events[topic] += 1
+                return
+            recheck = verdict is None
         queue = self._queue
         if len(queue) >= self._queue_size:
             self.stats.dropped += 1
@@ -891,7 +919,7 @@ class CometClient:
                     self._queue_size,
                 )
             return
-        queue.append((topic, args))
+        queue.append((topic, args, recheck))
         self.stats.queue_peak = max(self.stats.queue_peak, len(queue))
         self._queue_ready.set()
 
@@ -911,8 +939,8 @@ class CometClient:
                 await self._release_held(_BATCH)
             deadline = time.monotonic() + _BATCH_SECONDS
             for _ in range(min(len(queue), _BATCH)):
-                topic, args = queue.popleft()
-                self._deliver(topic, args)
+                topic, args, recheck = queue.popleft()
+                self._deliver(topic, args, recheck)
                 if (now := time.monotonic()) > deadline:
                     break
             else:
@@ -922,7 +950,7 @@ class CometClient:
                 self._room.set()
             await asyncio.sleep(0)
 
-    def _deliver(self, topic: str, args: tuple[Any, ...]) -> None:
+    def _deliver(self, topic: str, args: tuple[Any, ...], recheck: bool) -> None:
         stats = self.stats
         try:
             event = parse_event(topic, args)
@@ -935,6 +963,8 @@ class CometClient:
                 _LOGGER.debug("Dropped a malformed SAYMON %r event: %s", topic, err)
             return
         stats.events[topic] += 1
+        if recheck and self._gate is not None and not self._gate.admit_parsed(event):
+            return
         if self._on_event is not None:
             try:
                 self._on_event(event)

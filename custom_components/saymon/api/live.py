@@ -58,6 +58,7 @@ from .model import (
 )
 from .models import EntityType, Incident
 from .operations import JobFollower, SaymonOperations
+from .ratelimit import ServerEventGate
 from .rest import Credentials, SaymonRestClient
 from .server_events import (
     IGNORED_TOPICS,
@@ -160,6 +161,8 @@ class SaymonLive:
         by default). ``transport``: a key of :data:`TRANSPORTS`.
         """
         self.rest = SaymonRestClient(http, base_url, credentials, ssl_context=ssl_context)
+        self.gate = ServerEventGate()
+        """The rate limit of server events (per object and kind), applied before parsing."""
         self.comet = CometClient(
             http,
             comet_endpoint(self.rest.base_url, comet or None),
@@ -175,6 +178,7 @@ class SaymonLive:
             on_auth_failed=self._on_auth_failed,
             ssl_context=ssl_context,
             transports=TRANSPORTS[transport],
+            gate=self.gate,
         )
         self.operations = SaymonOperations(self.rest)
         self.jobs = JobFollower(self.operations, self._report_job, self._spawn)

@@ -3,7 +3,7 @@
 :class:`~..api.live.SaymonLive` reports typed changes; the hub, its listener, hands each batch in
 order to the consumers of its one change stream: the entities (:mod:`.signals`), the bus events
 (:mod:`.events`: read by the logbook, device triggers, the incident event entity), server events
-(:mod:`.server_events`, rate limited first for every consumer) and, when on, the MQTT mirror.
+(:mod:`.server_events`, rate limited by the live session) and, when on, the MQTT mirror.
 Model changes first reshape scope and device tree (:mod:`.devices`); availability and repairs
 follow Comet (:mod:`.availability`); one :class:`~..coalesce.Coalescer` spaces writes in storms.
 """
@@ -154,7 +154,6 @@ class SaymonHub:
         Removals go out while their devices still exist (so events carry the ``device_id``),
         everything else after the devices were created.
         """
-        changes = self.server_events.admit(changes)
         if any(isinstance(change, ModelChanged) for change in changes):
             removed = [
                 c

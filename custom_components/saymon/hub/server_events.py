@@ -1,13 +1,14 @@
 """Server events in Home Assistant: bus events, and the event entities that show them.
 
-Each SNMP trap, MQTT message, client notification, job and bulk that passes the rate limit
-(:mod:`.ratelimit`, applied by :meth:`ServerEvents.admit` before any consumer sees the batch)
-becomes one bus event (``saymon_snmp_trap``, ``saymon_mqtt_message``, ``saymon_notification``,
-``saymon_job``, ``saymon_bulk_finished``) with :mod:`..describe_server_events`'s data plus the
-entry, ``device_id`` (the first object in scope) and ``device_ids`` (every object in scope it
-belongs to: an MQTT message may belong to several). The event entities of those objects are
-told, each once, in the bus event's context; an event that belongs to no object in scope goes
-to the server device's entity of its kind. Never coalesced: every event is its own.
+Each SNMP trap, MQTT message, client notification, job and bulk that passed the rate limit
+(:mod:`..api.ratelimit`, applied by the live session before parsing: no consumer sees what it
+dropped) becomes one bus event (``saymon_snmp_trap``, ``saymon_mqtt_message``,
+``saymon_notification``, ``saymon_job``, ``saymon_bulk_finished``) with
+:mod:`..describe_server_events`'s data plus the entry, ``device_id`` (the first object in scope)
+and ``device_ids`` (every object in scope it belongs to: an MQTT message may belong to several).
+The event entities of those objects are told, each once, in the bus event's context; an event
+that belongs to no object in scope goes to the server device's entity of its kind. Never
+coalesced: every event is its own.
 """
 
 from __future__ import annotations
@@ -24,21 +25,19 @@ from ..api.models import EntityType
 from ..api.server_events import SERVER_EVENT_TYPES, ServerEvent
 from ..server_kinds import Kind, kind_of
 from .devices import DeviceTree
-from .ratelimit import EventRateLimit
 
 type EventListener = Callable[[str, dict[str, Any], Context], None]
 """Called with the event type, the event's data and its bus event's context."""
 
 
 class ServerEvents:
-    """The hub's consumer of server events: rate limit, bus events, event entity listeners."""
+    """The hub's consumer of server events: bus events and event entity listeners."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str, tree: DeviceTree) -> None:
         """Nothing is fired before the first event."""
         self._hass = hass
         self._entry_id = entry_id
         self._tree = tree
-        self.limit = EventRateLimit()
         self.fired: Counter[str] = Counter()
         self.operation_names: dict[str, str] = {}
         """Operation id -> name, learned when listing operations (jobs carry only the id)."""
@@ -56,18 +55,6 @@ class ServerEvents:
         listeners = self._listeners[(kind.key, object_id)]
         listeners.append(listener)
         return lambda: listeners.remove(listener)
-
-    def admit(self, changes: Sequence[Change]) -> Sequence[Change]:
-        """The batch without the server events over the rate limit (the common case: as is)."""
-        if not any(isinstance(change, SERVER_EVENT_TYPES) for change in changes):
-            return changes
-        admit = self.limit.admit
-        return [
-            change
-            for change in changes
-            if not isinstance(change, SERVER_EVENT_TYPES)
-            or admit(kind_of(change).key, _key(change))
-        ]
 
     def on_changes(self, changes: Sequence[Change], model: SaymonModel) -> None:
         """Fire the bus event of each server event and tell its entities."""
@@ -101,11 +88,5 @@ class ServerEvents:
                 listener(event_type, data, context)
 
     def diagnostics(self) -> dict[str, Any]:
-        """Fired and dropped counts, the limit (no ids)."""
-        return {"fired": dict(self.fired), "rate_limit": self.limit.diagnostics()}
-
-
-def _key(change: ServerEvent) -> str:
-    """What the rate limit counts by: the (first) object, or nothing."""
-    entities = change.entities
-    return entities[0].entity_id if entities else ""
+        """Fired counts (no ids)."""
+        return {"fired": dict(self.fired)}
