@@ -40,7 +40,7 @@ from .env import (
     wait_until,
     work_dir,
 )
-from .latency import Matcher, _loop_stalls
+from .latency import GcPauses, Matcher, _loop_stalls
 from .report import Figure, percentile
 
 RATIO_LIMIT = 2.0
@@ -115,6 +115,8 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 handled0 = sum(hub.comet.stats.events.values())
                 unlisten = hass.bus.async_listen(EVENT_STATE_CHANGED, on_write)
                 stalls: list[float] = []
+                pauses = GcPauses()
+                gc.callbacks.append(pauses)
                 watcher = asyncio.create_task(_loop_stalls(stalls))
                 cpu0 = time.process_time()
                 result = await node.replay(path, rate=pace, times=True)
@@ -129,6 +131,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 cpu = time.process_time() - cpu0
                 unlisten()
                 watcher.cancel()
+                gc.callbacks.remove(pauses)
                 matcher = Matcher()
                 for key, emitted in zip(keys, result["emit_times"], strict=True):
                     if key is not None:
@@ -145,6 +148,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                     "stalls": stalls,
                     "handled_s": (handled_at - float(result["started_ms"])) / 1000,
                     "cpu_s": cpu,
+                    "gc": pauses,
                 }
 
             quiet_storm = storms.record(
@@ -213,6 +217,8 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 "longest event-loop stall during the storm",
                 max(loud["stalls"]) if loud["stalls"] else None,
                 "ms",
+                note=f"garbage collector: {loud['gc'].count} full collections, longest "
+                f"{loud['gc'].longest:.0f} ms (quiet: {quiet['gc'].count})",
             )
     finally:
         await node.stop()
