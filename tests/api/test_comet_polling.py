@@ -17,6 +17,7 @@ import pytest
 from custom_components.saymon.api.comet import Backoff, CometClient, Subscription
 from custom_components.saymon.api.events import StateChangeEvent
 from custom_components.saymon.api.live import TRANSPORTS
+from custom_components.saymon.api.ratelimit import BURST, ServerEventGate
 from custom_components.saymon.api.server_events import (
     SERVER_TOPICS,
     BulkFinished,
@@ -191,5 +192,45 @@ async def test_polling_upgrades_where_websocket_is_allowed(
         assert clients[0]["transport"] == "websocket"
         await node.server_event("mqtt")
         await wait_for(lambda: len(recorder.events) == 1, what="an event after the upgrade")
+    finally:
+        await comet.stop()
+
+
+async def test_a_trap_storm_never_fills_the_queue(
+    node: NodeCometServer, http: aiohttp.ClientSession
+) -> None:
+    """The rate limit runs as events arrive, before the queue.
+
+    A burst of traps from the real socket.io server, far faster than they could be parsed,
+    leaves only what passes in the queue, and a state change behind it is not held up.
+    """
+    recorder = Recorder()
+    gate = ServerEventGate()
+    comet = CometClient(
+        http,
+        CometEndpoint(node.url),
+        session_id,
+        subscriptions=[Subscription(topic) for topic in TOPICS],
+        backoff=FAST,
+        on_event=recorder.on_event,
+        gate=gate,
+    )
+    comet.start()
+    try:
+        await wait_for(lambda: comet.connected, what="connected")
+        await subscribed(node)
+        trap = {"entity": {"entityId": "o1"}, "payload": {"text": '"Link down"'}}
+        await node.emit("snmp-trap", trap, count=20_000)
+        await node.emit("state-change", {"id": "o2", "state_id": 5, "type": 1})
+        await wait_for(
+            lambda: any(isinstance(e, StateChangeEvent) for e in recorder.events),
+            timeout=60,
+            what="the state change behind the storm",
+        )
+        traps = [e for e in recorder.events if isinstance(e, SnmpTrap)]
+        assert BURST <= len(traps) <= BURST + 10
+        assert gate.limit.dropped["snmp-trap"] == 20_000 - len(traps)
+        assert comet.stats.events["snmp-trap"] == 20_000
+        assert comet.stats.queue_peak < 100
     finally:
         await comet.stop()
