@@ -38,6 +38,9 @@ RUN_OPERATION_SCHEMA: Final = vol.Schema(
     {
         vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
         vol.Optional(ATTR_ENTITY_ID): cv.comp_entity_ids,
+        # Areas, floors and labels of a target selector name no single SAYMON object: they are
+        # accepted here and answered with "choose exactly one" rather than a schema error.
+        **{vol.Optional(key): object for key in ("area_id", "floor_id", "label_id")},
         vol.Required(ATTR_OPERATION): vol.All(cv.string, vol.Length(min=1, max=255)),
         vol.Optional(ATTR_ARGUMENTS, default=dict): vol.Schema({cv.string: object}),
         vol.Optional(ATTR_WAIT, default=False): cv.boolean,

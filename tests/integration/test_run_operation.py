@@ -180,6 +180,9 @@ async def test_errors_are_translated_and_specific(
     with pytest.raises(ServiceValidationError) as none:
         await run(hass, operation="Ping")
     assert none.value.translation_key == "operation_one_target"
+    with pytest.raises(ServiceValidationError) as area:
+        await run(hass, area_id="kitchen", operation="Ping")
+    assert area.value.translation_key == "operation_one_target"
 
 
 async def test_no_permission(hass: HomeAssistant, simulator: SaymonSimulator) -> None:
