@@ -22,6 +22,11 @@ _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/(objects|links)/[^/]+/state$"), "state"),
     (re.compile(r"/(objects|links)/[^/]+/event$"), "state_event"),
     (re.compile(r"/model/event$"), "model_event"),
+    (re.compile(r"/traps/event$"), "trap_event"),
+    (re.compile(r"/mqtt/event$"), "mqtt_event"),
+    (re.compile(r"/notifications/event$"), "notification_event"),
+    (re.compile(r"/jobs/event$"), "job_event"),
+    (re.compile(r"/bulks/event$"), "bulk_event"),
 )
 
 

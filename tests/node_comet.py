@@ -373,6 +373,23 @@ class NodeCometServer:
             body["room"] = room
         return cast(dict[str, Any], await self._call("POST", "/replay", body, http_timeout=None))
 
+    async def server_event(
+        self,
+        topic: str,
+        *,
+        shape: str = "documented",
+        count: int = 1,
+        values: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Emit SAYMON server events of ``topic`` to its room, in one of the shared shapes.
+
+        ``shape``: ``documented``, ``plausible`` or ``surprising`` (``server_event_shapes.json``,
+        shared with the simulator); ``values`` override placeholders. Returns ``emitted``,
+        ``recipients`` and, for up to ten events, the ``payloads`` sent.
+        """
+        body = {"topic": topic, "shape": shape, "count": count, "values": values or {}}
+        return cast(dict[str, Any], await self._call("POST", "/server-event", body))
+
     async def emit_big(self, event: str, nbytes: int, room: str | None = None) -> dict[str, Any]:
         """Emit one event ``{"size": nbytes, "data": "xxx..."}`` with ``nbytes`` of data."""
         body: dict[str, Any] = {"event": event, "bytes": nbytes}

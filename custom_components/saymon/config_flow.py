@@ -34,11 +34,14 @@ from .const import (
     AUTH_TOKEN,
     CONF_AUTH_METHOD,
     CONF_GRACE_PERIOD,
+    CONF_TRANSPORT,
     CONF_USER_ID,
     DEFAULT_GRACE_PERIOD,
     DOMAIN,
+    TRANSPORT_POLLING,
 )
 from .credentials import credentials_from
+from .events_flow import EventsOptionsMixin
 from .flow_helpers import (
     ServerAddress,
     ServerCheck,
@@ -208,7 +211,11 @@ class SaymonConfigFlow(ScopeStepsMixin, ConfigFlow, domain=DOMAIN):
         return self.async_create_entry(
             title=default_title(address.url),
             data=self._data,
-            options={**options, CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD},
+            options={
+                **options,
+                CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD,
+                CONF_TRANSPORT: address.transport,
+            },
         )
 
     # -- new credentials ------------------------------------------------------------------
@@ -293,6 +300,10 @@ class SaymonConfigFlow(ScopeStepsMixin, ConfigFlow, domain=DOMAIN):
             "reconfigure_successful",
             title=default_title(address.url) if entry.title == old_title else entry.title,
             data={**entry.data, **address.as_data()},
+            # Where WebSocket is refused now, long-polling; a choice of long-polling is kept.
+            options={**entry.options, CONF_TRANSPORT: address.transport}
+            if address.transport == TRANSPORT_POLLING
+            else entry.options,
         )
 
     def _async_update_and_abort(
@@ -312,7 +323,7 @@ class SaymonConfigFlow(ScopeStepsMixin, ConfigFlow, domain=DOMAIN):
         return self.async_abort(reason=reason)
 
 
-class SaymonOptionsFlow(ScopeStepsMixin, MqttOptionsMixin, OptionsFlow):
+class SaymonOptionsFlow(ScopeStepsMixin, EventsOptionsMixin, MqttOptionsMixin, OptionsFlow):
     """Change what becomes devices, how long a lost connection is tolerated, and the mirror."""
 
     def __init__(self) -> None:
@@ -322,7 +333,9 @@ class SaymonOptionsFlow(ScopeStepsMixin, MqttOptionsMixin, OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Offer the settings separately: only the scope needs the server."""
-        return self.async_show_menu(step_id="init", menu_options=["scope", "grace_period", "mqtt"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["scope", "grace_period", "events", "mqtt"]
+        )
 
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose again which objects become devices, from what the server has now."""

@@ -38,6 +38,16 @@ UNREACHABLE_REPAIR_AFTER: Final = timedelta(minutes=15)
 EVENT_INCIDENT: Final = "saymon_incident"
 EVENT_STATE_CHANGED: Final = "saymon_state_changed"
 EVENT_MODEL_CHANGED: Final = "saymon_model_changed"
+EVENT_SNMP_TRAP: Final = "saymon_snmp_trap"
+EVENT_MQTT_MESSAGE: Final = "saymon_mqtt_message"
+EVENT_NOTIFICATION: Final = "saymon_notification"
+EVENT_JOB: Final = "saymon_job"
+EVENT_BULK_FINISHED: Final = "saymon_bulk_finished"
+
+# Server events and transport options (see server_kinds.py)
+CONF_TRANSPORT: Final = "transport"
+TRANSPORT_WEBSOCKET: Final = "websocket"
+TRANSPORT_POLLING: Final = "polling"
 
 # MQTT mirror options
 CONF_MQTT_MODE: Final = "mqtt_mode"

@@ -1,4 +1,8 @@
-"""Device triggers on SAYMON object devices: incident opened, incident closed, state changed."""
+"""Device triggers on SAYMON object devices: incident opened, incident closed, state changed.
+
+The triggers of server events (trap, MQTT message, notification, operation finished) are
+:mod:`.server_triggers`'.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
+from . import server_triggers
 from .const import DOMAIN, EVENT_INCIDENT, EVENT_STATE_CHANGED
 from .identity import object_id_of
 
@@ -33,7 +38,10 @@ TRIGGER_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
-    {vol.Required(CONF_TYPE): vol.In(TRIGGER_EVENTS)}
+    {
+        vol.Required(CONF_TYPE): vol.In([*TRIGGER_EVENTS, *server_triggers.SERVER_TRIGGERS]),
+        **server_triggers.EXTRA_FIELDS,
+    }
 )
 
 
@@ -50,8 +58,15 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
         return []
     return [
         {CONF_PLATFORM: "device", CONF_DOMAIN: DOMAIN, CONF_DEVICE_ID: device_id, CONF_TYPE: kind}
-        for kind in TRIGGER_EVENTS
+        for kind in [*TRIGGER_EVENTS, *server_triggers.offered(hass, device_id)]
     ]
+
+
+async def async_get_trigger_capabilities(
+    hass: HomeAssistant, config: ConfigType
+) -> dict[str, vol.Schema]:
+    """The level of a trap trigger, the exit code of an operation trigger."""
+    return server_triggers.capabilities(config[CONF_TYPE])
 
 
 async def async_attach_trigger(
@@ -61,6 +76,8 @@ async def async_attach_trigger(
     trigger_info: TriggerInfo,
 ) -> CALLBACK_TYPE:
     """Listen for the matching SAYMON bus event of this device."""
+    if config[CONF_TYPE] in server_triggers.SERVER_TRIGGERS:
+        return await server_triggers.async_attach(hass, config, action, trigger_info)
     event_type, data = TRIGGER_EVENTS[config[CONF_TYPE]]
     event_config = event_trigger.TRIGGER_SCHEMA(
         {

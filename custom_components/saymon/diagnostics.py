@@ -92,4 +92,11 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
         "last_resync_seconds": live.stats.last_resync_seconds,
         "rest_logins": hub.rest.logins,
         "rest_records_skipped": dict(hub.rest.rejected),
+        "transport": list(hub.comet.transports),
+        "server_events": {
+            **hub.server_events.diagnostics(),
+            "rate_limit": live.gate.diagnostics(),
+            "jobs": live.jobs.diagnostics(),
+            "unknown_topics": dict(live.stats.unknown_topics),
+        },
     }

@@ -45,6 +45,7 @@ from .api.errors import (
     SaymonPlainHTTPError,
     SaymonTLSError,
 )
+from .api.live import TRANSPORTS
 from .api.models import CurrentUser
 from .api.probe import NotSaymonError, plain_http_url, probe_api, probe_comet
 from .api.rest import Credentials, SaymonRestClient, TokenCredentials
@@ -97,6 +98,8 @@ class ServerAddress:
     verify_ssl: bool
     scheme_given: bool = True
     """Whether the user wrote http or https; without it HTTPS is tried, then plain HTTP."""
+    transport: str = "websocket"
+    """How Comet was reached: ``websocket``, or ``polling`` where WebSocket is refused."""
 
     @classmethod
     def from_input(cls, data: Mapping[str, Any]) -> ServerAddress:
@@ -183,11 +186,13 @@ async def async_check_address(hass: HomeAssistant, data: Mapping[str, Any]) -> S
         address = fallback
     endpoint = comet_endpoint(address.url, address.comet)
     try:
-        await probe_comet(session, endpoint, ssl_context=address.verify_ssl)
+        transport = await probe_comet(session, endpoint, ssl_context=address.verify_ssl)
     except SaymonError as err:
         _LOGGER.debug("Comet check at %s failed: %s", address.comet_address, err)
         raise _comet_error(address, err) from err
-    return address
+    if transport != address.transport:
+        _LOGGER.debug("Comet at %s refuses WebSocket; using long-polling", address.comet_address)
+    return replace(address, transport=transport)
 
 
 def _plain_http_fallback(address: ServerAddress, err: SaymonError) -> ServerAddress | None:
@@ -303,6 +308,7 @@ async def _async_check_comet(
         comet_endpoint(address.url, address.comet),
         lambda refresh: rest.ensure_session(refresh=refresh),
         ssl_context=address.verify_ssl,
+        transports=TRANSPORTS[address.transport],
     )
     try:
         await comet.check()

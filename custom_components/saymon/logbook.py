@@ -17,6 +17,8 @@ that has a describer here. What an entity already shows is not described again:
   the object's **State** sensor while it exists.
 
 Logbook messages are English: Home Assistant does not translate what describers return.
+Server events (traps, MQTT messages, notifications, jobs) have lines of their own
+(:mod:`.logbook_server_events`), worded from the integration's translations.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from homeassistant.helpers import entity_registry as er
 
 from .const import DOMAIN, EVENT_INCIDENT, EVENT_MODEL_CHANGED
 from .hub import SaymonHub
+from .logbook_server_events import async_describe_server_events
 
 INCIDENT_ICONS: Final = {
     "opened": "mdi:alert-circle",
@@ -143,3 +146,4 @@ def async_describe_events(
     """Describe incidents and model changes; state changes are the State sensors' lines."""
     async_describe_event(DOMAIN, EVENT_INCIDENT, _describer(hass, describe_incident))
     async_describe_event(DOMAIN, EVENT_MODEL_CHANGED, _describer(hass, describe_model_change))
+    async_describe_server_events(hass, async_describe_event)

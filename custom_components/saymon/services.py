@@ -1,4 +1,7 @@
-"""Actions: acknowledge, unacknowledge and clear incidents, list incidents, force a resync."""
+"""Actions: acknowledge, unacknowledge and clear incidents, list incidents, force a resync.
+
+``saymon.run_operation`` lives in :mod:`.operations_action`.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from homeassistant.util.json import JsonValueType
 from .api.errors import SaymonError, SaymonNotFoundError, SaymonPermissionError
 from .const import DOMAIN
 from .hub import SaymonHub
+from .operations_action import async_setup_operations_action
 from .runtime import SaymonConfigEntry
 from .schema_lib import vol
 
@@ -188,3 +192,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
         supports_response=SupportsResponse.ONLY,
     )
     hass.services.async_register(DOMAIN, SERVICE_REFRESH, _refresh, REFRESH_SCHEMA)
+    async_setup_operations_action(hass)

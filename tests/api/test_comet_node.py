@@ -328,22 +328,21 @@ async def test_malformed_events_are_counted_and_survived(
 
 async def test_unknown_topics_pass_through(make_client: MakeClient, node: NodeCometServer) -> None:
     client, recorder = await make_client()
-    await client.subscribe(Subscription("snmp-trap"))
+    await client.subscribe(Subscription("custom-server-event"))
     for _ in range(200):
-        if any("snmp-trap" in c["topics"] for c in await node.clients()):
+        if any("custom-server-event" in c["topics"] for c in await node.clients()):
             break
         await asyncio.sleep(0.01)
-    await node.emit("snmp-trap", {"oid": "1.3.6"})
-    await wait_for(
-        lambda: recorder.events == [RawEvent("snmp-trap", ({"oid": "1.3.6"},))], what="raw event"
-    )
-    await client.unsubscribe(Subscription("snmp-trap"))
-    await client.unsubscribe(Subscription("snmp-trap"))  # unknown: nothing to do
+    await node.emit("custom-server-event", {"extension": "cas"})
+    expected = [RawEvent("custom-server-event", ({"extension": "cas"},))]
+    await wait_for(lambda: recorder.events == expected, what="raw event")
+    await client.unsubscribe(Subscription("custom-server-event"))
+    await client.unsubscribe(Subscription("custom-server-event"))  # unknown: nothing to do
     for _ in range(200):
-        if not any("snmp-trap" in c["topics"] for c in await node.clients()):
+        if not any("custom-server-event" in c["topics"] for c in await node.clients()):
             break
         await asyncio.sleep(0.01)
-    assert all("snmp-trap" not in c["topics"] for c in await node.clients())
+    assert all("custom-server-event" not in c["topics"] for c in await node.clients())
 
 
 async def test_queue_overflow_is_counted_and_reported(

@@ -23,6 +23,7 @@ from custom_components.saymon.api.probe import (
     speaks_plain_http,
 )
 from custom_components.saymon.api.url import CometEndpoint
+from tests.http_proxy import NoWebSocketProxy
 from tests.simulator import SaymonSimulator
 
 from .test_rest import free_port
@@ -140,3 +141,19 @@ async def test_probe_comet_needs_an_engineio_open_packet(http: aiohttp.ClientSes
 async def test_speaks_plain_http_only_asks_about_https(http: aiohttp.ClientSession) -> None:
     assert await speaks_plain_http(http, f"http://127.0.0.1:{free_port()}") is False
     assert await speaks_plain_http(http, f"https://127.0.0.1:{free_port()}") is False
+
+
+async def test_probe_comet_falls_back_to_long_polling_behind_a_websocket_blocker(
+    simulator: SaymonSimulator, http: aiohttp.ClientSession
+) -> None:
+    """A proxy that refuses WebSocket: Comet is still found, reachable by long-polling."""
+    direct = CometEndpoint(f"http://127.0.0.1:{simulator.comet_port}")
+    assert await probe_comet(http, direct) == "websocket"
+    proxy = NoWebSocketProxy(simulator.comet_port)
+    await proxy.start()
+    try:
+        assert await probe_comet(http, CometEndpoint(proxy.url)) == "polling"
+        assert proxy.refused == 1
+        assert proxy.forwarded == 1
+    finally:
+        await proxy.close()

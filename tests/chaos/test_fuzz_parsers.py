@@ -15,11 +15,14 @@ import json
 import sys
 from typing import Any
 
+from homeassistant.helpers.json import json_bytes
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.saymon.api import events as comet_events
+from custom_components.saymon import describe_server_events
+from custom_components.saymon.api import events as comet_events, server_events
 from custom_components.saymon.api.errors import SaymonError
+from custom_components.saymon.api.model import SaymonModel
 from custom_components.saymon.api.models import (
     CurrentUser,
     EntityType,
@@ -30,12 +33,18 @@ from custom_components.saymon.api.models import (
     SaymonObject,
     SaymonState,
 )
+from custom_components.saymon.api.operations import Operation
 from custom_components.saymon.api.rest import (
     SaymonRestClient,
     _error_details,
     _parse_list,
     _raise_for_status,
 )
+from custom_components.saymon.api.server_events import SERVER_EVENT_TYPES, Job
+from custom_components.saymon.mqtt.server_events import SEGMENTS, event_topic
+from custom_components.saymon.mqtt.topics import Topics
+from custom_components.saymon.server_kinds import kind_of
+from tests.mqtt_schema import validate
 
 from . import report
 from .tally import Tally
@@ -208,6 +217,70 @@ COMET_PAYLOADS: dict[str, st.SearchStrategy[Any]] = {
         "entityId", "entityType", "timestamp", "payload", required=("entityId",)
     ),
 }
+entities = st.fixed_dictionaries(
+    {"entityId": ids},
+    optional={"entityType": entity_types | json_values, "entityName": st.text(max_size=20)},
+)
+VALID.update(
+    {
+        "agentId": ids,
+        "level": st.integers(1, 4) | st.sampled_from(["1", "2", "4"]),
+        "entity": entities | st.lists(entities, max_size=3),
+        "bindings": st.dictionaries(st.text(max_size=12), st.text(max_size=12), max_size=4)
+        | st.lists(st.fixed_dictionaries({"oid": st.text(max_size=12), "value": json_values})),
+        "topic": st.text(max_size=20),
+        "message": st.text(max_size=20) | json_values,
+        "stateId": st.integers(1, 9) | st.integers(1, 9).map(str),
+        "soundName": st.text(max_size=10) | st.none(),
+        "operation_id": ids,
+        "owner_id": ids,
+        "owner_type": entity_types,
+        "description": st.fixed_dictionaries(
+            {}, optional={"exitCode": numbers, "stdout": st.text(max_size=20), "topic": ids}
+        ),
+        "results": st.lists(json_values, max_size=3),
+        "bulkId": ids,
+        "finished": st.booleans(),
+    }
+)
+TRAP_PAYLOAD = records(
+    "senderAddress",
+    "agentAddress",
+    "enterpriseOid",
+    "trapOid",
+    "genericTrap",
+    "specificTrap",
+    "bindings",
+    "text",
+    required=(),
+)
+COMET_PAYLOADS.update(
+    {
+        server_events.TOPIC_SNMP_TRAP: st.fixed_dictionaries(
+            {"payload": TRAP_PAYLOAD},
+            optional={
+                key: VALID.get(key, json_values)
+                for key in ("_id", "type", "agentId", "timestamp", "level", "entity")
+            },
+        )
+        | records("_id", "payload", "entity", "level", required=()),
+        server_events.TOPIC_MQTT: st.fixed_dictionaries(
+            {"payload": records("topic", "message", required=("topic",))},
+            optional={key: VALID.get(key, json_values) for key in ("_id", "timestamp", "entity")},
+        )
+        | records("payload", "entity", required=()),
+        server_events.TOPIC_CLIENT_NOTIFICATION: records(
+            "entityId", "entityType", "stateId", "soundName", "timestamp", required=("entityId",)
+        ),
+        server_events.TOPIC_JOB_ADDED: records(
+            "id", "operation_id", "owner_id", "owner_type", "user_id", "timestamp", "job"
+        ),
+        server_events.TOPIC_JOB_RESULT: records(
+            "id", "operation_id", "owner_id", "owner_type", "description", "results", "timestamp"
+        ),
+        server_events.TOPIC_BULK_FINISHED: records("bulkId", "id", "finished", required=()) | ids,
+    }
+)
 REST_RECORDS: dict[str, tuple[Callable[[Any], Any], st.SearchStrategy[Any]]] = {
     "user": (CurrentUser.from_json, records("id", "login", "permissions")),
     "state": (SaymonState.from_json, records("id", "name", "priority", "ui")),
@@ -222,6 +295,8 @@ REST_RECORDS: dict[str, tuple[Callable[[Any], Any], st.SearchStrategy[Any]]] = {
         records("id", "source", "target", "class_id", "state_id", "source_name", "target_name"),
     ),
     "incident": (Incident.from_json, records(*INCIDENT_KEYS)),
+    "job": (Job.from_json, records("id", "operation_id", "owner_id", "description", "results")),
+    "operation": (Operation.from_json, records("id", "name", "description", "type")),
 }
 
 
@@ -324,3 +399,43 @@ def test_rest_bodies_and_error_bodies() -> None:
 def test_recursion_limit_is_untouched() -> None:
     # The parsers must not rely on a raised recursion limit (Home Assistant does not set one).
     assert sys.getrecursionlimit() <= 10_000
+
+
+def test_server_events_become_data_every_encoder_takes() -> None:
+    """Whatever a server event parser accepts becomes a bus event and an MQTT payload.
+
+    Home Assistant's event bus and recorder encode event data with its JSON encoder, which
+    refuses NaN, integers beyond 64 bits and lone surrogates: an accepted event must never
+    carry them, however hostile the payload. Each MQTT payload validates against its schema.
+    """
+    tally = Tally("Server events: parse, describe, encode (hypothesis)")
+    model = SaymonModel()
+    topics = Topics("fuzz")
+    encoded = 0
+
+    def parse_and_encode(topic: str, value: Any) -> None:
+        nonlocal encoded
+        change = comet_events.parse_event(topic, (value,))
+        assert isinstance(change, SERVER_EVENT_TYPES)
+        data = describe_server_events.server_event(change, model)
+        json_bytes(data)
+        kind = kind_of(change)
+        validate(event_topic(topics, kind.key), SEGMENTS[kind.key][1](data))
+        encoded += 1
+
+    @PROFILE
+    @given(data=st.data(), topic=st.sampled_from(server_events.SERVER_TOPICS))
+    def check(data: st.DataObject, topic: str) -> None:
+        value = data.draw(COMET_PAYLOADS[topic])
+        tally.run(lambda: parse_and_encode(topic, value))
+
+    check()
+    hostile = [*ODD_STRINGS, *ODD_NUMBERS, *HUGE, nested(200), deep_list(5000)]
+    for topic in server_events.SERVER_TOPICS:
+        for value in hostile:
+            tally.run(partial(parse_and_encode, topic, value))
+            tally.run(partial(parse_and_encode, topic, {"payload": value, "entity": value}))
+            tally.run(partial(parse_and_encode, topic, {"id": "j", "description": value}))
+    report.record("inputs", tally.row("every accepted event encoded and schema-valid"))
+    assert tally.accepted == encoded > 0
+    assert tally.rejected

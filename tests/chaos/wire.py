@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 from tests.simulator import SaymonSimulator
+from tests.simulator.server_events import SHAPES, payload, values_for
 
 HOSTILE_VALUES: list[Any] = [
     None,
@@ -63,15 +64,15 @@ def valid_events(simulator: SaymonSimulator, rng: random.Random, count: int) -> 
     ]
     frames = []
     for _ in range(count):
-        kind = rng.randrange(5)
+        kind = rng.randrange(8)
         if kind == 0:
             event: list[Any] = [
                 "state-change",
                 {"id": rng.choice(objects), "state_id": rng.choice([3, 4, 5, 7, 8]), "type": 1},
             ]
         elif kind == 1:
-            payload = dict(rng.choice(incidents))
-            event = ["incidents", {"changeType": rng.choice([1, 2]), "payload": payload}]
+            incident = dict(rng.choice(incidents))
+            event = ["incidents", {"changeType": rng.choice([1, 2]), "payload": incident}]
         elif kind == 2:
             event = ["incident-count", {"count": rng.randrange(0, 50)}]
         elif kind == 3:
@@ -84,8 +85,13 @@ def valid_events(simulator: SaymonSimulator, rng: random.Random, count: int) -> 
                     "user": {"id": "u1", "login": "admin"},
                 },
             ]
-        else:
+        elif kind == 4:
             event = ["stat", {"entityId": rng.choice(objects), "entityType": 1, "payload": {}}]
+        else:  # a server event in one of its shapes (documented, plausible, surprising)
+            topic = ("snmp-trap", "mqtt", "job-result-received")[kind - 5]
+            target = rng.choice(objects)
+            values = values_for(rng, 1668076837571, (target, "object"), SEQ=kind)
+            event = [topic, payload(topic, rng.choice(SHAPES), values)]
         frames.append("42" + json.dumps(event))
     return frames
 
@@ -93,8 +99,8 @@ def valid_events(simulator: SaymonSimulator, rng: random.Random, count: int) -> 
 def _replace_value(frame: str, rng: random.Random) -> str:
     try:
         event = json.loads(frame[2:])
-        payload = event[1]
-        target = payload.get("payload") if isinstance(payload.get("payload"), dict) else payload
+        body = event[1]
+        target = body.get("payload") if isinstance(body.get("payload"), dict) else body
         key = rng.choice(sorted(target))
     except (ValueError, IndexError, TypeError, AttributeError):
         return frame

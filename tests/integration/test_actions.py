@@ -202,7 +202,14 @@ async def test_device_triggers(
     device = present(hub.device(hub.object_identifier(object_id)))
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, device.id)
     ours = [t for t in triggers if t["domain"] == DOMAIN]
-    assert {t["type"] for t in ours} == {"incident_opened", "incident_closed", "state_changed"}
+    # With no server events chosen, only the operation trigger is added (results of operations
+    # run from Home Assistant are always reported).
+    assert {t["type"] for t in ours} == {
+        "incident_opened",
+        "incident_closed",
+        "state_changed",
+        "operation_finished",
+    }
     server = present(hub.device(hub.server_identifier))
     server_triggers = await async_get_device_automations(
         hass, DeviceAutomationType.TRIGGER, server.id

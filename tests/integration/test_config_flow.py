@@ -40,6 +40,7 @@ from custom_components.saymon.const import (
     CONF_PARENTS,
     CONF_SCOPE,
     CONF_TAGS,
+    CONF_TRANSPORT,
     CONF_USER_ID,
     DEFAULT_GRACE_PERIOD,
     DOMAIN,
@@ -292,6 +293,7 @@ async def test_user_flow_with_password(
         CONF_CLASSES: [],
         CONF_LINKS: True,
         CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD,
+        CONF_TRANSPORT: "websocket",
     }
     entry = result["result"]
     assert entry.unique_id == simulator.user_id  # the account, not the address
@@ -785,6 +787,7 @@ async def test_scope_selected(hass: HomeAssistant, simulator: SaymonSimulator) -
         CONF_CLASSES: [CLASS_HOST],
         CONF_LINKS: True,
         CONF_GRACE_PERIOD: DEFAULT_GRACE_PERIOD,
+        CONF_TRANSPORT: "websocket",
     }
 
 
@@ -1078,7 +1081,7 @@ async def _options_menu(hass: HomeAssistant, entry: MockConfigEntry, step: str) 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "init"
-    assert result["menu_options"] == ["scope", "grace_period", "mqtt"]
+    assert result["menu_options"] == ["scope", "grace_period", "events", "mqtt"]
     return await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": step}
     )

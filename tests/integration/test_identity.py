@@ -353,6 +353,7 @@ async def test_upgrade_from_version_1_keeps_ids_names_areas_and_devices(
         "incident_opened",
         "incident_closed",
         "state_changed",
+        "operation_finished",
     }
     server = now_devices[old.devices[old.key]]
     assert not await async_remove_config_entry_device(hass, entry, server)

@@ -21,6 +21,7 @@ from homeassistant.util.yaml import parse_yaml
 import pytest
 
 from custom_components.saymon.device_trigger import TRIGGER_SCHEMA
+from custom_components.saymon.server_kinds import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -69,14 +70,17 @@ async def test_readme_automations_are_valid(hass: HomeAssistant) -> None:
         await async_validate_actions_config(hass, cv.SCRIPT_SCHEMA(automation["actions"]))
         for text in templates(automation):
             Template(text, hass).ensure_valid()
-    assert device_triggers == 1
+    assert device_triggers >= 2
+    # Every server event has an automation example (docs/events.md).
+    triggered = {t.get("event_type") for a in automations for t in a["triggers"]}
+    assert {kind.event for kind in KINDS} <= triggered
 
 
 async def test_readme_action_examples_are_valid(hass: HomeAssistant) -> None:
     blocks = yaml_blocks("actions:") + yaml_blocks("# ")
     actions = [action for block in blocks if isinstance(block, dict) for action in block["actions"]]
     used = {action["action"] for action in actions}
-    assert {"saymon.acknowledge_incident", "saymon.get_incidents"} <= used
+    assert {"saymon.acknowledge_incident", "saymon.get_incidents", "saymon.run_operation"} <= used
     await async_validate_actions_config(hass, cv.SCRIPT_SCHEMA(actions))
     for text in templates(actions):
         Template(text, hass).ensure_valid()

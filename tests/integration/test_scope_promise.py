@@ -81,7 +81,17 @@ async def test_confirmed_numbers_are_created(
         if device.id != server.id
     ]
     entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-    on_objects = [entity for entity in entities if entity.device_id != server.id]
+    # The numbers promise what shows: operation buttons are there too, but disabled.
+    on_objects = [
+        entity
+        for entity in entities
+        if entity.device_id != server.id and entity.disabled_by is None
+    ]
+    assert all(
+        entity.domain == "button"
+        for entity in entities
+        if entity.device_id != server.id and entity.disabled_by is not None
+    )
     links = [entity for entity in entities if entity.translation_key == "link_state"]
     assert len(devices) == int(promised["device_count"])
     assert len(on_objects) == int(promised["entity_count"])

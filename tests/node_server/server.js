@@ -26,8 +26,10 @@
 // Nothing else is ever written to stdout; diagnostics go to stderr.
 "use strict";
 
+const crypto = require("crypto");
 const fs = require("fs");
 const http = require("http");
+const path = require("path");
 const { performance } = require("perf_hooks");
 const { Server } = require("socket.io");
 
@@ -483,6 +485,66 @@ function replay({ events, room, rate, stamp, times }) {
   });
 }
 
+// SAYMON's server events (snmp-trap, mqtt, client-notification, job-added,
+// job-result-received, bulk-finished) in the shapes shared with the simulator: the
+// documented one, a plausible variant and a surprising one. A template string that is
+// exactly "$NAME" is replaced by the value; "$NAME" inside a longer string by its text.
+const SHAPES_FILE = path.join(__dirname, "..", "server_event_shapes.json");
+let shapes = null;
+
+function hexId() {
+  return crypto.randomBytes(12).toString("hex");
+}
+
+function fill(template, values) {
+  if (typeof template === "string") {
+    if (template.startsWith("$") && Object.prototype.hasOwnProperty.call(values, template.slice(1))) {
+      return values[template.slice(1)];
+    }
+    let out = template;
+    for (const name of Object.keys(values).sort((a, b) => b.length - a.length)) {
+      out = out.split(`$${name}`).join(String(values[name]));
+    }
+    return out;
+  }
+  if (Array.isArray(template)) return template.map((item) => fill(item, values));
+  if (template !== null && typeof template === "object") {
+    const out = {};
+    for (const [key, item] of Object.entries(template)) out[key] = fill(item, values);
+    return out;
+  }
+  return template;
+}
+
+function serverEvent({ topic, shape, values, seq }) {
+  if (shapes === null) shapes = JSON.parse(fs.readFileSync(SHAPES_FILE, "utf8"));
+  const template = shapes[topic] && shapes[topic][shape];
+  if (template === undefined || topic.startsWith("_")) {
+    throw new HttpError(400, `no ${JSON.stringify(shape)} shape of ${JSON.stringify(topic)}`);
+  }
+  const defaults = {
+    EVENT_ID: hexId(),
+    TIMESTAMP: Date.now(),
+    LEVEL: 2,
+    TEXT: "Interface GigabitEthernet0/3 changed state to down",
+    ENTITY_ID: "5ac3a4b2a9fd5c3965dac350",
+    ENTITY_NAME: "SNMP TRAP",
+    ENTITY2_ID: "5c5abcbfd75610326dd80248",
+    ENTITY2_NAME: "Host",
+    TOPIC: "sensors/rack1/temperature",
+    MESSAGE: "21.5",
+    STATE_ID: 5,
+    JOB_ID: hexId(),
+    OPERATION_ID: hexId(),
+    USER_ID: hexId(),
+    EXIT_CODE: 0,
+    STDOUT: "Hello, world!",
+    BULK_ID: hexId(),
+    SEQ: seq,
+  };
+  return fill(template, { ...defaults, ...values });
+}
+
 // Bytes and packets a socket has been given but not yet written to its TCP connection.
 function backlog(socket) {
   const conn = socket.conn;
@@ -663,6 +725,21 @@ const routes = {
       });
     }
     return replay({ events, room, rate, stamp: !!body.stamp, times: !!body.times });
+  },
+
+  "POST /server-event": async (body) => {
+    const topic = stringField(body, "topic");
+    const shape = body.shape === undefined ? "documented" : stringField(body, "shape");
+    const values = body.values === undefined || body.values === null ? {} : body.values;
+    if (typeof values !== "object" || Array.isArray(values)) {
+      throw new HttpError(400, "values must be an object");
+    }
+    const count = intField(body, "count", 1);
+    const payloads = [];
+    for (let i = 0; i < count; i++) payloads.push(serverEvent({ topic, shape, values, seq: i }));
+    const recipients = (io.of("/").adapter.rooms.get(topic) || new Set()).size;
+    for (const payload of payloads) io.to(topic).emit(topic, payload);
+    return { emitted: count, recipients, payloads: count <= 10 ? payloads : undefined };
   },
 
   "POST /emit-big": async (body) => {

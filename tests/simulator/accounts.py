@@ -21,6 +21,7 @@ ADMIN_PERMISSIONS: Final = (
     "manage-incidents",
     "manage-configuration",
     "manage-users",
+    "execute-operations",
 )
 VIEWER_PERMISSIONS: Final = ("view-objects", "view-links")
 VIEWER_LOGIN: Final = "viewer"

@@ -152,6 +152,28 @@ def control_routes(sim: SaymonSimulator) -> list[web.RouteDef]:
         await sim.emit_stat(b.get("object_id", str), b.get("payload", dict, None))
         return ok()
 
+    async def server_event(request: web.Request) -> web.Response:
+        b = await body(request)
+        values = b.get("values", dict, {})
+        sent = await sim.emit_server_event(
+            b.get("topic", str),
+            b.get("object_id", str, None),
+            shape=b.get("shape", str, "documented"),
+            count=b.get("count", int, 1),
+            **values,
+        )
+        return ok(sent=len(sent))
+
+    async def operation_faults(request: web.Request) -> web.Response:
+        b = await body(request)
+        faults = sim.operations.faults
+        faults.delay = b.get("delay", (int, float), faults.delay)
+        faults.fail = b.get("fail", bool, faults.fail)
+        faults.refuse = b.get("refuse", bool, faults.refuse)
+        faults.never = b.get("never", bool, faults.never)
+        faults.shape = b.get("shape", str, faults.shape)
+        return ok()
+
     async def storm(request: web.Request) -> web.Response:
         b = await body(request)
         kinds = b.get("kinds", list, None)
@@ -230,6 +252,8 @@ def control_routes(sim: SaymonSimulator) -> list[web.RouteDef]:
         ("objects/{id}/move", move_object),
         ("stat", emit_stat),
         ("storm", storm),
+        ("server-event", server_event),
+        ("operations/faults", operation_faults),
         ("drop-connections", drop_connections),
         ("comet/stop", stop_comet),
         ("comet/start", start_comet),

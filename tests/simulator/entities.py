@@ -28,6 +28,7 @@ class SimObject:
     tags: list[str] = field(default_factory=list)
     properties: list[dict[str, Any]] = field(default_factory=list)
     client_data: str = "{}"
+    operations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Full object as GET /objects/:id returns it."""
@@ -44,6 +45,7 @@ class SimObject:
             "created": self.created,
             "updated": self.updated,
             "client_data": self.client_data,
+            "operations": [dict(operation) for operation in self.operations],
         }
 
 
@@ -61,6 +63,7 @@ class SimLink:
     last_state_update: int
     created: int
     updated: int
+    operations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Full link; GET /links projects it with `fields`."""
@@ -75,6 +78,7 @@ class SimLink:
             "last_state_update": self.last_state_update,
             "created": self.created,
             "updated": self.updated,
+            "operations": [dict(operation) for operation in self.operations],
         }
 
 

@@ -22,12 +22,16 @@ from .comet import CometServer, SocketInfo
 from .control import CONTROL_PREFIX, control_middleware, control_routes
 from .core import SimulatorCore
 from .errors import InvalidRequestError
+from .events import Event
 from .faults import REST_PREFIX, Counters, Faults, IncidentCountShape, api_path
 from .incidents import DEFAULT_INCIDENT_TIMEOUT_MS
 from .listener import Listener
 from .model import SimulatorModel
+from .operations import OperationsBook
 from .rest import rest_routes
+from .rest_operations import OPERATIONS_KEY, operations_routes
 from .rest_support import CORE_KEY, rest_middleware
+from .server_events import payload, values_for
 from .web import web_routes
 
 DEFAULT_LOGIN = "admin"
@@ -92,6 +96,9 @@ class SaymonSimulator:
             ping_timeout=ping_timeout,
         )
         self.core.publisher = self.comet.publish
+        self.operations = OperationsBook(self.model, self.core.publish, seed)
+        """Operations of objects and links, their jobs, and the faults of both."""
+        self._event_rng = random.Random(f"{seed}:server-events")
         self._rest = Listener(rest_port, ssl_context=ssl_context)
         self._rng = random.Random(f"{seed}:activity")
         self._tick = tick
@@ -137,6 +144,7 @@ class SaymonSimulator:
             if task is not current:
                 task.cancel()
         await asyncio.gather(*(t for t in tasks if t is not current), return_exceptions=True)
+        await self.operations.close()
         await self.stop_comet()
         await self.stop_rest()
 
@@ -146,7 +154,9 @@ class SaymonSimulator:
             return
         app = web.Application(middlewares=[control_middleware, rest_middleware])
         app[CORE_KEY] = self.core
+        app[OPERATIONS_KEY] = self.operations
         app.add_routes(rest_routes())
+        app.add_routes(operations_routes())
         app.add_routes(control_routes(self))
         app.add_routes(web_routes())
         await self._rest.start(app)
@@ -345,6 +355,38 @@ class SaymonSimulator:
     async def emit_stat(self, object_id: str, payload: dict[str, Any] | None = None) -> None:
         """Send `stat` to sockets that did add-filtered-topic("stat", "1:<id>")."""
         await self.core.emit_stat(object_id, payload)
+
+    async def emit_server_event(
+        self,
+        topic: str,
+        object_id: str | None = None,
+        *,
+        shape: str = "documented",
+        count: int = 1,
+        **values: Any,
+    ) -> list[Any]:
+        """Send ``count`` server events (``snmp-trap``, ``mqtt``, ...) about an object.
+
+        ``shape`` picks the documented, a plausible or a surprising payload (see
+        ``server_event_shapes.json``); ``values`` override placeholders (``LEVEL``, ``TEXT``,
+        ``TOPIC``...). Only sockets subscribed to the topic get them. Returns the payloads.
+        """
+        if object_id is None:
+            object_id = next(iter(self.model.objects))
+        obj = self.model.objects.get(object_id)
+        name = obj.name if obj is not None else object_id
+        payloads = [
+            payload(
+                topic,
+                shape,
+                values_for(
+                    self._event_rng, self.model.clock(), (object_id, name), SEQ=seq, **values
+                ),
+            )
+            for seq in range(count)
+        ]
+        await self.core.publish([Event(topic, body, (1, object_id)) for body in payloads])
+        return payloads
 
     async def storm(
         self,

@@ -26,6 +26,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
 from custom_components.saymon.const import CONF_LINKS
+from custom_components.saymon.server_kinds import KINDS
 from tests.integration.common import entry_for, serving, settled
 from tests.simulator import SaymonSimulator
 
@@ -68,7 +69,8 @@ async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
 
 async def _loaded(hass: HomeAssistant, simulator: SaymonSimulator, platform: Platform) -> str:
     # A stable id and title: they show in the snapshots (the port of the simulator does not).
-    entry = entry_for(simulator, {CONF_LINKS: True}, entry_id=ENTRY_ID, title="SAYMON snapshot")
+    options = {CONF_LINKS: True, **{kind.key: True for kind in KINDS}}  # every server event on
+    entry = entry_for(simulator, options, entry_id=ENTRY_ID, title="SAYMON snapshot")
     entry.add_to_hass(hass)
     with patch("custom_components.saymon.PLATFORMS", [platform]):
         assert await hass.config_entries.async_setup(entry.entry_id)
@@ -77,7 +79,9 @@ async def _loaded(hass: HomeAssistant, simulator: SaymonSimulator, platform: Pla
 
 
 @pytest.mark.usefixtures("all_enabled")
-@pytest.mark.parametrize("platform", [Platform.SENSOR, Platform.BINARY_SENSOR, Platform.EVENT])
+@pytest.mark.parametrize(
+    "platform", [Platform.SENSOR, Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT]
+)
 async def test_platform_entities(
     hass: HomeAssistant,
     entity_registry: er.EntityRegistry,

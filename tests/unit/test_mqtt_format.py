@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
 
 import jsonschema
 import pytest
 
+from custom_components.saymon import describe_server_events
+from custom_components.saymon.api.events import parse_event
+from custom_components.saymon.api.model import SaymonModel
+from custom_components.saymon.api.server_events import SERVER_EVENT_TYPES
 from custom_components.saymon.mqtt import payloads
+from custom_components.saymon.mqtt.server_events import SEGMENTS, event_topic
 from custom_components.saymon.mqtt.topics import Topics, clean_base, clean_segment, default_base
+from custom_components.saymon.server_kinds import kind_of
 from tests.mqtt_schema import SCHEMA_DIR, schema, validate
+from tests.simulator.server_events import SHAPES, TOPICS as SERVER_EVENT_TOPICS, payload, values_for
 
 
 @pytest.mark.parametrize(
@@ -43,7 +51,19 @@ def test_topics() -> None:
 
 def test_every_schema_is_a_valid_schema() -> None:
     names = sorted(path.stem for path in SCHEMA_DIR.glob("*.json"))
-    assert names == ["count", "incident_event", "model_event", "state", "state_event", "status"]
+    assert names == [
+        "bulk_event",
+        "count",
+        "incident_event",
+        "job_event",
+        "model_event",
+        "mqtt_event",
+        "notification_event",
+        "state",
+        "state_event",
+        "status",
+        "trap_event",
+    ]
     for name in names:
         jsonschema.Draft202012Validator.check_schema(schema(name))
 
@@ -104,3 +124,19 @@ def test_payloads_match_their_schemas() -> None:
         validate("b/status", b"maybe")
     with pytest.raises(jsonschema.ValidationError):
         validate("b/objects/o/state", json.dumps({"schema": 2}).encode())
+
+
+def test_server_event_payloads_match_their_schemas() -> None:
+    """Every shape of every server event, described and built, validates (format 1.1)."""
+    model = SaymonModel()
+    topics = Topics("b")
+    for topic in SERVER_EVENT_TOPICS:
+        for shape in SHAPES:
+            value = payload(topic, shape, values_for(random.Random(2), 1, ("o1", "Core")))
+            change = parse_event(topic, (value,))
+            assert isinstance(change, SERVER_EVENT_TYPES)
+            kind = kind_of(change)
+            data = describe_server_events.server_event(change, model)
+            body = SEGMENTS[kind.key][1](data)
+            validated = validate(event_topic(topics, kind.key), body)
+            assert validated["schema"] == 1

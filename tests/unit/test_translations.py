@@ -13,6 +13,7 @@ from homeassistant.util.yaml import load_yaml
 import pytest
 
 from custom_components.saymon.device_trigger import TRIGGER_EVENTS
+from custom_components.saymon.server_triggers import SERVER_TRIGGERS
 from custom_components.saymon.states import BUILTIN_STATE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +75,10 @@ def test_services_yaml_strings_and_icons_name_the_same_actions() -> None:
 
 
 def test_registered_actions_are_described() -> None:
-    source = (INTEGRATION / "services.py").read_text(encoding="utf-8")
+    source = "".join(
+        (INTEGRATION / name).read_text(encoding="utf-8")
+        for name in ("services.py", "operations_action.py")
+    )
     registered = set(re.findall(r"^SERVICE_\w+ = \"(\w+)\"", source, re.MULTILINE))
     assert registered
     assert registered == set(load_services())
@@ -114,4 +118,4 @@ def test_state_options_are_translated() -> None:
 
 def test_device_triggers_are_translated() -> None:
     strings = load(INTEGRATION / "strings.json")["device_automation"]["trigger_type"]
-    assert set(TRIGGER_EVENTS) == set(strings)
+    assert set(TRIGGER_EVENTS) | set(SERVER_TRIGGERS) == set(strings)

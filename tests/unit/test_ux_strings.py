@@ -15,6 +15,7 @@ import pytest
 
 from custom_components.saymon.device_trigger import TRIGGER_EVENTS
 from custom_components.saymon.event import BUILTIN_LEVEL_KEYS
+from custom_components.saymon.server_triggers import SERVER_TRIGGERS
 
 INTEGRATION = Path(__file__).resolve().parents[2] / "custom_components" / "saymon"
 SOURCES = ["strings.json", "translations/en.json", "translations/ru.json"]
@@ -27,7 +28,7 @@ def load(name: str) -> Any:
 @pytest.mark.parametrize("source", SOURCES)
 def test_device_triggers_need_no_entity(source: str) -> None:
     triggers = load(source)["device_automation"]["trigger_type"]
-    assert set(triggers) == set(TRIGGER_EVENTS)
+    assert set(triggers) == set(TRIGGER_EVENTS) | set(SERVER_TRIGGERS)
     for kind, text in triggers.items():
         assert not re.search(r"\{\w*\}", text), f"{source}: {kind} has a placeholder: {text}"
 
@@ -37,6 +38,10 @@ def test_device_trigger_wording() -> None:
         "incident_opened": "An incident opened",
         "incident_closed": "An incident closed",
         "state_changed": "The state changed in SAYMON",
+        "snmp_trap_received": "An SNMP trap was received",
+        "mqtt_message_received": "An MQTT message was received",
+        "notification_received": "A SAYMON notification was received",
+        "operation_finished": "An operation finished",
     }
 
 

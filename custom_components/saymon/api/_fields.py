@@ -102,6 +102,8 @@ def opt_id(value: Any, what: str) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:  # str() of 4,300+ digits would raise ValueError
+            raise SaymonProtocolError(f"{what}: not a valid id")
         value = str(value)
     if isinstance(value, str):
         if not valid_id(value):

@@ -46,6 +46,8 @@ MAX_POLLING_PACKETS: Final = 100_000
 MAX_ATTACHMENTS: Final = 16
 """Binary attachments a Socket.IO packet may announce; more and the packet is dropped."""
 
+CLOSE_GRACE: Final = 2.0
+"""Seconds a closing connection is given to end by itself (each stage) before it is cut."""
 WS_CLOSE_GRACE: Final = 1.0
 """Seconds a dead WebSocket is given to answer our close before it is dropped."""
 
@@ -285,13 +287,18 @@ SOCKET_CLASS: Final[type[SocketIOClient]] = (
 """The client class the Comet client connects with: hooked unless a hook check failed."""
 
 
-async def close(sio: socketio.AsyncClient, loop_wait: float) -> None:
+async def close(sio: socketio.AsyncClient) -> None:
     """Shut ``sio`` down and see that python-engineio's loops and WebSocket really end.
 
-    ``loop_wait`` bounds the wait for the read and write loops, in seconds.
+    Each stage gets :data:`CLOSE_GRACE`, then what is left is cut.
     """
     try:
-        await sio.shutdown()
+        # Over polling python-engineio waits for the pending long-poll to be answered, which
+        # a server may hold until its next ping (25 s): the close is bounded, the rest cut.
+        async with asyncio.timeout(CLOSE_GRACE):
+            await sio.shutdown()
+    except TimeoutError:
+        _LOGGER.debug("Comet did not end the connection in time; dropping it")
     except (SaymonError, socketio.exceptions.SocketIOError, aiohttp.ClientError, OSError):
         _LOGGER.debug("Error while closing a Comet connection", exc_info=True)
     # python-engineio 4.15: after an Engine.IO CLOSE over polling, _reset() empties the
@@ -309,7 +316,10 @@ async def close(sio: socketio.AsyncClient, loop_wait: float) -> None:
     if loops:
         with contextlib.suppress(Exception):
             eio.queue.put_nowait(None)
-        await asyncio.wait(loops, timeout=loop_wait)
+        _, pending = await asyncio.wait(loops, timeout=CLOSE_GRACE)
+        for task in pending:  # a long-poll still pending: aiohttp drops its request
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     ws = getattr(eio, "ws", None)
     if isinstance(ws, aiohttp.ClientWebSocketResponse) and not ws.closed:
         # python-engineio never closes a WebSocket that died by a ping timeout: its

@@ -52,7 +52,13 @@ from .errors import (
     SaymonTLSError,
 )
 from .events import CometEvent
-from .inbound import DEFAULT_MAX_HELD_BYTES, DEFAULT_QUEUE_SIZE, DEFAULT_READ_AHEAD, Inbound
+from .inbound import (
+    DEFAULT_MAX_HELD_BYTES,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_READ_AHEAD,
+    EventGate,
+    Inbound,
+)
 from .redact import SessionSecrets, library_logger
 from .stats import CometStats
 from .subscription import Subscription
@@ -163,6 +169,7 @@ class CometClient:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         read_ahead: int = DEFAULT_READ_AHEAD,
         max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+        gate: EventGate | None = None,
     ) -> None:
         """Prepare the client; nothing connects before :meth:`start` or :meth:`check`.
 
@@ -173,7 +180,8 @@ class CometClient:
         reach ``max_held_bytes`` does reading pause (TCP backpressure: Comet holds the rest)
         until half of them are handled; a pause that outlasts Comet's ping timeout costs a
         reconnect and a resync. Beyond ``queue_size`` (only reachable when it is the smaller
-        one) events are dropped, counted and reported through ``on_events_lost``.
+        one) events are dropped, counted and reported through ``on_events_lost``. ``gate``
+        may drop events as they arrive (see :class:`.inbound.EventGate`).
         """
         self._http = http_session
         self.endpoint = endpoint
@@ -194,6 +202,7 @@ class CometClient:
             queue_size=queue_size,
             read_ahead=read_ahead,
             max_held_bytes=max_held_bytes,
+            gate=gate,
         )
         self._sio: _socketio.SocketIOClient | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -216,6 +225,11 @@ class CometClient:
         """The Comet address, for messages (no secrets in it)."""
         path = self.endpoint.socketio_path.strip("/")
         return f"{self.endpoint.url}/{path}/"
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        """The Engine.IO transports tried, in order (``polling`` first: upgrades when it can)."""
+        return tuple(self._transports)
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
@@ -425,6 +439,12 @@ class CometClient:
             return _CometTLSError(f"TLS certificate of Comet at {self.address} rejected: {text}")
         if self._connect_error is not None and _is_session_rejection(self._connect_error):
             return _SessionRejectedError(f"Comet at {self.address} rejected the session")
+        refused = next((e for e in chain if isinstance(e, aiohttp.WSServerHandshakeError)), None)
+        if refused is not None and refused.status != 404:
+            return SaymonCometError(
+                f"the WebSocket connection to Comet at {self.address} was refused (HTTP "
+                f"{refused.status}); a proxy may block WebSocket: use the long-polling transport"
+            )
         if self._connect_error is not None:
             detail = self._secrets.redact(str(self._connect_error))
             return SaymonCometError(f"Comet at {self.address} refused the connection: {detail}")
@@ -434,7 +454,7 @@ class CometClient:
         self._inbound.detach()
         sio, self._sio = self._sio, None
         if sio is not None:
-            await _socketio.close(sio, self._connect_timeout)
+            await _socketio.close(sio)
 
     async def _emit(self, args: tuple[str, ...]) -> None:
         sio = self._sio

@@ -16,6 +16,7 @@ from typing import Any
 from ._fields import INT64_MAX, as_mapping, opt_id, opt_int, opt_name, req_id, valid_id
 from .errors import SaymonProtocolError
 from .models import EntityType, Incident
+from .server_events import SERVER_EVENT_PARSERS, ServerEvent
 
 TOPIC_INCIDENTS = "incidents"
 TOPIC_INCIDENT_COUNT = "incident-count"
@@ -101,7 +102,13 @@ class RawEvent:
 
 
 type CometEvent = (
-    StateChangeEvent | IncidentEvent | IncidentCountEvent | ModelChangedEvent | StatEvent | RawEvent
+    StateChangeEvent
+    | IncidentEvent
+    | IncidentCountEvent
+    | ModelChangedEvent
+    | StatEvent
+    | ServerEvent
+    | RawEvent
 )
 
 
@@ -237,6 +244,7 @@ PARSERS: Mapping[str, Callable[[Any], CometEvent]] = {
     TOPIC_INCIDENT_COUNT: parse_incident_count,
     TOPIC_MODEL_CHANGED: parse_model_changed,
     TOPIC_STAT: parse_stat,
+    **SERVER_EVENT_PARSERS,
 }
 
 

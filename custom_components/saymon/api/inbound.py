@@ -48,6 +48,19 @@ class Reader(Protocol):
         """Hand ``data`` to python-socketio to decode."""
 
 
+class EventGate(Protocol):
+    """Decides which events are worth parsing and delivering (a rate limit, see ratelimit.py)."""
+
+    def admit_raw(self, topic: str, args: tuple[Any, ...]) -> bool | None:
+        """As an event arrives: deliver it, drop it, or ``None``: decide once it is parsed.
+
+        Runs in the read loop: it must be quick and must not raise.
+        """
+
+    def admit_parsed(self, event: CometEvent) -> bool:
+        """A parsed event the raw check could not decide: whether to deliver it."""
+
+
 class Inbound:
     """Events received from Comet and not yet handed on, and the worker that hands them on."""
 
@@ -60,15 +73,23 @@ class Inbound:
         queue_size: int,
         read_ahead: int,
         max_held_bytes: int,
+        gate: EventGate | None = None,
     ) -> None:
-        """Count into ``stats``; ``on_events_lost`` (which must not raise) hears of overflows."""
+        """Count into ``stats``; ``on_events_lost`` (which must not raise) hears of overflows.
+
+        ``gate`` sees each event as it arrives, before it is queued and parsed, and may drop
+        it (a rate limit: a storm of events nobody will see must not cost a parse each, nor
+        fill the queue); dropped events count as received.
+        """
         self.stats = stats
         self._on_event = on_event
         self._on_events_lost = on_events_lost
         self._queue_size = queue_size
         self._read_ahead = read_ahead
         self._max_held_bytes = max_held_bytes
-        self._queue: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self._gate = gate
+        self._queue: deque[tuple[str, tuple[Any, ...], bool]] = deque()
+        """Events to parse: topic, arguments, and whether the gate must check them once parsed."""
         self._queue_ready = asyncio.Event()
         self._held: deque[tuple[Reader, Any]] = deque()
         self._held_bytes = 0
@@ -107,6 +128,13 @@ class Inbound:
     def enqueue(self, topic: str, *args: Any) -> None:
         """Queue one event; drop it (counted, reported) when the queue is full."""
         self.received += 1
+        recheck = False
+        if self._gate is not None:
+            verdict = self._gate.admit_raw(topic, args)
+            if verdict is False:
+                self.stats.events[topic] += 1
+                return
+            recheck = verdict is None
         queue = self._queue
         if len(queue) >= self._queue_size:
             self.stats.dropped += 1
@@ -117,7 +145,7 @@ class Inbound:
                     self._queue_size,
                 )
             return
-        queue.append((topic, args))
+        queue.append((topic, args, recheck))
         self.stats.queue_peak = max(self.stats.queue_peak, len(queue))
         self._queue_ready.set()
 
@@ -161,8 +189,8 @@ class Inbound:
                 await self._release_held(_BATCH)
             deadline = time.monotonic() + _BATCH_SECONDS
             for _ in range(min(len(queue), _BATCH)):
-                topic, args = queue.popleft()
-                self._deliver(topic, args)
+                topic, args, recheck = queue.popleft()
+                self._deliver(topic, args, recheck)
                 if (now := time.monotonic()) > deadline:
                     break
             else:
@@ -186,7 +214,7 @@ class Inbound:
         if not held:
             self._held_bytes = 0
 
-    def _deliver(self, topic: str, args: tuple[Any, ...]) -> None:
+    def _deliver(self, topic: str, args: tuple[Any, ...], recheck: bool) -> None:
         stats = self.stats
         try:
             event = parse_event(topic, args)
@@ -195,6 +223,8 @@ class Inbound:
             self._log_drop(topic, "Dropped a malformed SAYMON %r event: %s", topic, err)
             return
         stats.events[topic] += 1
+        if recheck and self._gate is not None and not self._gate.admit_parsed(event):
+            return
         if self._on_event is not None:
             try:
                 self._on_event(event)

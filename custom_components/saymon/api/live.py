@@ -15,8 +15,9 @@ may supply (Home Assistant's, so its tests can move time).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import logging
 import ssl
 import time
@@ -43,6 +44,7 @@ from .events import (
     IncidentEvent,
     ModelChange,
     ModelChangedEvent,
+    RawEvent,
     StateChangeEvent,
 )
 from .model import (
@@ -56,7 +58,15 @@ from .model import (
     subtree_ids,
 )
 from .models import EntityType, Incident
+from .operations import JobFollower, SaymonOperations
+from .ratelimit import ServerEventGate
 from .rest import Credentials, SaymonRestClient
+from .server_events import (
+    IGNORED_TOPICS,
+    SERVER_EVENT_TYPES,
+    SERVER_TOPICS,
+    JobEvent,
+)
 from .url import comet_endpoint
 
 _LOGGER = logging.getLogger(__name__)
@@ -78,6 +88,11 @@ SNAPSHOT_SETTLE: Final = 0.25
 than it (SAYMON's way from a change to its Comet event), when events are flowing."""
 SUBSCRIBE_SETTLE: Final = 0.5
 """Seconds between a Comet (re)connect and the resync it triggers."""
+TRANSPORTS: Final = {"websocket": ("websocket",), "polling": ("polling", "websocket")}
+"""Comet transports by name: WebSocket only, or long-polling that upgrades when it can (for
+proxies that refuse WebSocket; the client reads any number of packets per poll, see comet.py)."""
+MAX_UNKNOWN_TOPICS: Final = 100
+"""Distinct unknown topic names counted; any further ones are counted together."""
 
 type Cancel = Callable[[], None]
 type Scheduler = Callable[[float, Callable[[], None]], Cancel]
@@ -118,6 +133,8 @@ class LiveStats:
     """Changes found by resyncs (each reported once)."""
     unverified: int = 0
     """Incident events SAYMON did not confirm over REST (fabricated or broken ids)."""
+    unknown_topics: Counter[str] = field(default_factory=Counter)
+    """Events of topics this library does not know, by topic (each logged once)."""
 
 
 class SaymonLive:
@@ -134,25 +151,38 @@ class SaymonLive:
         ssl_context: ssl.SSLContext | bool = True,
         read_links: bool = False,
         scheduler: Scheduler | None = None,
+        server_topics: Collection[str] = (),
+        transport: str = "websocket",
     ) -> None:
         """Create the clients; nothing is sent before :meth:`load`.
 
         ``comet``: SAYMON's Comet address as the user gives it (empty: the web address; a
         port; or a full URL). ``read_links``: whether snapshots read the links too.
+        ``server_topics``: the server events to subscribe to (see :mod:`.server_events`; none
+        by default). ``transport``: a key of :data:`TRANSPORTS`.
         """
         self.rest = SaymonRestClient(http, base_url, credentials, ssl_context=ssl_context)
+        self.gate = ServerEventGate()
+        """The rate limit of server events (per object and kind), applied before parsing."""
         self.comet = CometClient(
             http,
             comet_endpoint(self.rest.base_url, comet or None),
             self._session_id,
-            subscriptions=[Subscription(topic) for topic in TOPICS],
+            subscriptions=[
+                Subscription(topic)
+                for topic in (*TOPICS, *(t for t in SERVER_TOPICS if t in server_topics))
+            ],
             on_event=self._on_event,
             on_connected=self._on_connected,
             on_disconnected=listener.on_disconnected,
             on_events_lost=self._on_events_lost,
             on_auth_failed=self._on_auth_failed,
             ssl_context=ssl_context,
+            transports=TRANSPORTS[transport],
+            gate=self.gate,
         )
+        self.operations = SaymonOperations(self.rest)
+        self.jobs = JobFollower(self.operations, self._report_job, self._spawn)
         self.model = SaymonModel()
         self.stats = LiveStats()
         self.read_links = read_links
@@ -206,6 +236,24 @@ class SaymonLive:
         """Whether a resync is scheduled (a retry, or the one after a connect) or running."""
         return self._retry is not None or self._lock.locked()
 
+    @property
+    def server_topics(self) -> tuple[str, ...]:
+        """The server event topics subscribed now."""
+        subscribed = {s.topic for s in self.comet.subscriptions if s.key is None}
+        return tuple(topic for topic in SERVER_TOPICS if topic in subscribed)
+
+    async def set_server_topics(self, topics: Collection[str]) -> None:
+        """Subscribe to exactly these server event topics, now and after every reconnect."""
+        unknown = set(topics) - set(SERVER_TOPICS)
+        if unknown:
+            raise ValueError(f"not server event topics: {sorted(unknown)}")
+        current = set(self.server_topics)
+        for topic in SERVER_TOPICS:
+            if topic in topics and topic not in current:
+                await self.comet.subscribe(Subscription(topic))
+            elif topic not in topics and topic in current:
+                await self.comet.unsubscribe(Subscription(topic))
+
     async def _session_id(self, refresh: bool) -> str:
         return await self.rest.ensure_session(refresh=refresh)
 
@@ -228,6 +276,10 @@ class SaymonLive:
                 isinstance(change, IncidentChanged) and change.replayed for change in changes
             )
         self._listener.on_changes(changes, replayed)
+
+    def _report_job(self, event: JobEvent) -> None:
+        """A job result read over REST before Comet told (see :class:`.operations.JobFollower`)."""
+        self._report([event])
 
     # -- snapshots and resyncs --------------------------------------------------------------
 
@@ -394,6 +446,26 @@ class SaymonLive:
             self._check_count_soon()
         elif isinstance(event, ModelChangedEvent):
             self._spawn(self._apply_model_event(event), "saymon-model-changed")
+        elif isinstance(event, SERVER_EVENT_TYPES):
+            if not isinstance(event, JobEvent) or self.jobs.seen(event):
+                self._report([event])
+        elif isinstance(event, RawEvent):
+            self._unknown_topic(event.topic)
+
+    def _unknown_topic(self, topic: str) -> None:
+        """Count an event of a topic nobody subscribed to knowingly; log each topic once."""
+        if topic in IGNORED_TOPICS:
+            return
+        counted = self.stats.unknown_topics
+        if topic not in counted and len(counted) >= MAX_UNKNOWN_TOPICS:
+            topic = "(other)"
+        counted[topic] += 1
+        if counted[topic] == 1:
+            _LOGGER.warning(
+                "SAYMON sent events of the topic %r, which this integration does not know; "
+                "they are counted in the diagnostics and otherwise ignored",
+                topic[:100],
+            )
 
     def _on_incident(self, event: IncidentEvent) -> None:
         """Apply an ``incidents`` event, or read the incident first when it needs confirming.

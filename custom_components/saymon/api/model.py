@@ -39,6 +39,7 @@ from .models import (
     SaymonObject,
     SaymonState,
 )
+from .server_events import ServerEvent
 
 
 class IncidentChangeKind(StrEnum):
@@ -102,7 +103,8 @@ class ModelChanged:
     name: str | None = None
 
 
-type Change = StateChanged | IncidentChanged | ModelChanged
+type Change = StateChanged | IncidentChanged | ModelChanged | ServerEvent
+"""What the live session reports; a server event (a trap, a job...) is its own change."""
 
 
 @dataclass(frozen=True, slots=True)

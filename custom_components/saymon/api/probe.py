@@ -120,8 +120,12 @@ async def probe_comet(
     *,
     ssl_context: ssl.SSLContext | bool = True,
     seconds: float = PROBE_TIMEOUT,
-) -> None:
-    """Check that a Socket.IO (Comet) server opens a WebSocket at ``endpoint``, then close it.
+) -> str:
+    """Check that a Socket.IO (Comet) server answers at ``endpoint``; return the transport.
+
+    ``"websocket"`` when it opens a WebSocket. When the WebSocket handshake is refused with
+    anything but 404 (a proxy that blocks WebSocket answers 403, 400 or 502) the Engine.IO
+    long-polling handshake is tried: ``"polling"`` when that opens a session.
 
     Raises :class:`SaymonPlainHTTPError`, :class:`SaymonTLSError` or :class:`SaymonCometError`.
     """
@@ -136,6 +140,9 @@ async def probe_comet(
             async with session.ws_connect(url, ssl=ssl_context, autoping=False) as socket:
                 message = await socket.receive()
     except aiohttp.WSServerHandshakeError as err:
+        polling = urlunsplit((parts.scheme, parts.netloc, path, _POLLING_QUERY, ""))
+        if err.status != 404 and await _opens_polling(session, polling, ssl_context, seconds):
+            return "polling"
         raise SaymonCometError(
             f"{address} answered HTTP {err.status}, not as a Comet server"
         ) from None
@@ -147,3 +154,23 @@ async def probe_comet(
         raise SaymonCometError(f"cannot reach Comet at {address}: {err}") from None
     if message.type is not aiohttp.WSMsgType.TEXT or not str(message.data).startswith("0"):
         raise SaymonCometError(f"{address} did not open an Engine.IO session")
+    return "websocket"
+
+
+_POLLING_QUERY: Final = urlencode({"EIO": "4", "transport": "polling"})
+
+
+async def _opens_polling(
+    session: aiohttp.ClientSession,
+    url: str,
+    ssl_context: ssl.SSLContext | bool,
+    seconds: float,
+) -> bool:
+    """Whether an Engine.IO long-polling handshake at ``url`` opens a session (``0{...}``)."""
+    try:
+        async with asyncio.timeout(seconds):
+            async with session.get(url, ssl=ssl_context, allow_redirects=False) as response:
+                body = await response.content.read(_MAX_READ)
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return False
+    return response.status == 200 and body.startswith(b"0{")

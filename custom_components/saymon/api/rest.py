@@ -302,6 +302,21 @@ class SaymonRestClient:
                 await self._relogin(sid_used)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """An authenticated request (session renewed once), for the API's other modules.
+
+        Returns the decoded JSON answer (``None`` for an empty one); errors are typed as for
+        every other call.
+        """
+        return await self._request(method, path, json_body=json_body, params=params)
+
     @staticmethod
     def _decode(body: str, path: str) -> Any:
         if not body.strip():

@@ -1,12 +1,11 @@
 """The hub: one SAYMON server in Home Assistant, wired together.
 
-:class:`~..api.live.SaymonLive` follows SAYMON and reports typed changes; the hub is its
-listener and hands every batch of changes, in order, to the consumers of its one change stream:
-the entities (:mod:`.signals`), the bus events (:mod:`.events`, which the logbook, device
-triggers and the incident event entity read) and, when on, the MQTT mirror. Model changes first
-reshape the scope and the device tree (:mod:`.devices`); availability and repairs follow the
-Comet link (:mod:`.availability`). One :class:`~..coalesce.Coalescer` spaces out what all
-consumers write while a storm lasts.
+:class:`~..api.live.SaymonLive` reports typed changes; the hub, its listener, hands each batch in
+order to the consumers of its one change stream: the entities (:mod:`.signals`), the bus events
+(:mod:`.events`: read by the logbook, device triggers, the incident event entity), server events
+(:mod:`.server_events`, rate limited by the live session) and, when on, the MQTT mirror.
+Model changes first reshape scope and device tree (:mod:`.devices`); availability and repairs
+follow Comet (:mod:`.availability`); one :class:`~..coalesce.Coalescer` spaces writes in storms.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from homeassistant.helpers.event import async_call_later
 from ..api.comet import CometClient
 from ..api.errors import SaymonError, SaymonInvalidCredentialsError
 from ..api.events import ModelChange
-from ..api.live import Cancel, SaymonLive
+from ..api.live import SaymonLive
 from ..api.model import Change, ModelChanged, SaymonModel
 from ..api.models import Incident
 from ..api.rest import SaymonRestClient
@@ -40,10 +39,12 @@ from ..const import (
 from ..credentials import credentials_from
 from ..identity import server_host
 from ..scope import Scope
+from ..server_kinds import live_options
 from ..states import StateOptions
 from .availability import Availability
 from .devices import DeviceTree
-from .events import BusEvents, IncidentListener
+from .events import BusEvents
+from .server_events import ServerEvents
 from .signals import EntitySignals
 
 type ChangeListener = Callable[[Sequence[Change], bool], None]
@@ -67,7 +68,8 @@ class SaymonHub:
             comet=entry.data.get(CONF_COMET) or None,
             ssl_context=bool(entry.data.get(CONF_VERIFY_SSL, True)),
             read_links=self.scope.links,
-            scheduler=self._schedule,
+            scheduler=lambda delay, act: async_call_later(hass, delay, callback(lambda _: act())),
+            **live_options(entry.options),
         )
         self.server_key = str(entry.data[CONF_USER_ID])
         """Account key of every unique id and device identifier (see :mod:`..identity`)."""
@@ -76,6 +78,7 @@ class SaymonHub:
         self.coalescer.busy_when(lambda: self.live.comet.backlog >= STORM_BACKLOG)
         self.devices = DeviceTree(hass, entry.entry_id, self.server_key, self.base_url, self.scope)
         self.bus = BusEvents(hass, entry.entry_id)
+        self.server_events = ServerEvents(hass, entry.entry_id, self.devices)
         self.availability = Availability(
             hass,
             entry.entry_id,
@@ -89,10 +92,6 @@ class SaymonHub:
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
         self._shutting_down = False
-
-    def _schedule(self, delay: float, action: Callable[[], None]) -> Cancel:
-        """The live session's timers, on Home Assistant's clock."""
-        return async_call_later(self.hass, delay, callback(lambda _now: action()))
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -138,10 +137,6 @@ class SaymonHub:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def add_incident_listener(self, listener: IncidentListener) -> Callable[[], None]:
-        """See :meth:`.events.BusEvents.add_incident_listener`."""
-        return self.bus.add_incident_listener(listener)
-
     def add_object_listener(self, listener: Callable[[set[str]], None]) -> Callable[[], None]:
         """Call ``listener`` with object ids that entered the scope; returns an unsubscribe."""
         self._object_listeners.append(listener)
@@ -176,6 +171,7 @@ class SaymonHub:
         model, devices = self.model, self.devices
         self.signals.on_changes(changes, model, devices)
         self.bus.on_changes(changes, replayed, model, devices)
+        self.server_events.on_changes(changes, model)
         for listener in list(self._listeners):
             listener(changes, replayed)
 

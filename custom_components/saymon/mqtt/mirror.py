@@ -52,6 +52,7 @@ from . import payloads
 from .broker import BrokerConfig, DedicatedBroker
 from .discovery import Discovery
 from .ha_transport import HomeAssistantMqttTransport
+from .server_events import ServerEventTopics
 from .topics import Topics, clean_base, default_base
 from .transport import Transport
 
@@ -168,6 +169,9 @@ class SaymonMirror:
             await self.discovery.async_start()  # first: its removals precede the mirror's
         self._unsubscribe = [
             hub.add_listener(self.on_changes),
+            hub.add_listener(
+                ServerEventTopics(hub, self.transport, self.topics, self.settings.qos).on_changes
+            ),
             hub.coalescer.add(self._flush, lambda: self.transport.backlog >= STORM_BACKLOG),
             async_dispatcher_connect(
                 self._hass, hub.signals.availability, self._publish_connection
