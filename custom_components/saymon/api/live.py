@@ -43,7 +43,9 @@ from .events import (
     ModelChange,
     ModelChangedEvent,
     StateChangeEvent,
+    StatEvent,
 )
+from .metric_follow import MetricFollower
 from .model import (
     Change,
     IncidentChanged,
@@ -157,6 +159,14 @@ class SaymonLive:
         self.read_links = read_links
         self._listener = listener
         self._schedule = scheduler or _loop_scheduler
+        self.metrics = MetricFollower(
+            self.comet,
+            self.rest,
+            store=lambda: self.model.metrics,
+            report=lambda changes, replayed: self._report(changes, replayed=replayed),
+            schedule=self._schedule,
+        )
+        """Whose metrics (``stat``) are followed; the owner says (:meth:`MetricFollower.follow`)."""
         self._lock = asyncio.Lock()
         self._resyncing = False
         self._held: list[CometEvent] = []
@@ -188,6 +198,7 @@ class SaymonLive:
             if cancel is not None:
                 cancel()
         self._retry = self._count_check = None
+        self.metrics.stop()
         tasks = [task for task in self._tasks if task is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -315,6 +326,7 @@ class SaymonLive:
                 stats.last_resync_seconds = time.monotonic() - started
                 self._failures_in_row = 0
                 self._listener.on_resynced(renamed)
+                self._spawn(self.metrics.refresh(), "saymon-metrics")
                 return True
             finally:
                 self._resyncing = False
@@ -393,6 +405,8 @@ class SaymonLive:
             self._check_count_soon()
         elif isinstance(event, ModelChangedEvent):
             self._spawn(self._apply_model_event(event), "saymon-model-changed")
+        elif isinstance(event, StatEvent):
+            self.metrics.on_event(event)
 
     def _on_incident(self, event: IncidentEvent) -> None:
         """Apply an ``incidents`` event, or read the incident first when it needs confirming.

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 
 from .events import ModelChange
+from .metrics import MetricsChanged, MetricStore
 from .models import (
     LEVEL_CLEARED,
     EntityType,
@@ -102,7 +103,7 @@ class ModelChanged:
     name: str | None = None
 
 
-type Change = StateChanged | IncidentChanged | ModelChanged
+type Change = StateChanged | IncidentChanged | ModelChanged | MetricsChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,8 @@ class SaymonModel:
     listed_cleared: int = 0
     """How many cleared incidents the last snapshot listed (the expected size of
     :attr:`cleared`; the hub resyncs when the memory outgrows what SAYMON can still send)."""
+    metrics: MetricStore = field(default_factory=MetricStore)
+    """The latest metrics (``stat``) of the objects and links whose metrics are followed."""
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> SaymonModel:

@@ -505,6 +505,23 @@ class SaymonRestClient:
             await self._request("GET", f"incidents/{quote(incident_id, safe='')}")
         )
 
+    # -- for the feature modules of this package (stat.py, ...) -----------------------------
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """An authenticated request answered with JSON (``None`` for an empty answer)."""
+        return await self._request(method, path, json_body=json_body, params=params)
+
+    def parse_list[T](self, data: Any, parse: Callable[[Any], T], what: str) -> list[T]:
+        """Read a list answer record by record; unreadable records are skipped and counted."""
+        return self._parse_list(data, parse, what)
+
     # -- acting -----------------------------------------------------------------------------
 
     async def acknowledge_incident(self, incident_id: str) -> None:
