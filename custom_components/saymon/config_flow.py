@@ -53,6 +53,7 @@ from .flow_helpers import (
     without_secrets,
 )
 from .identity import default_title
+from .metrics_flow import MetricsOptionsMixin
 from .migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
 from .mqtt_flow import MqttOptionsMixin
 from .scope_flow import ScopeSteps
@@ -330,7 +331,7 @@ class SaymonConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_abort(reason=reason)
 
 
-class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
+class SaymonOptionsFlow(MqttOptionsMixin, MetricsOptionsMixin, OptionsFlow):
     """Change what becomes devices, how long a lost connection is tolerated, and the mirror."""
 
     def __init__(self) -> None:
@@ -340,7 +341,9 @@ class SaymonOptionsFlow(MqttOptionsMixin, OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Offer the settings separately: only the scope needs the server."""
-        return self.async_show_menu(step_id="init", menu_options=["scope", "grace_period", "mqtt"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["scope", "metrics", "grace_period", "mqtt"]
+        )
 
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose again which objects become devices, from what the server has now."""

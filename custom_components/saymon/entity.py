@@ -26,6 +26,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api.model import SaymonModel
 from .api.models import EntityType
 from .hub import SaymonHub
+from .metric_catalog import MetricSpec
 from .runtime import SaymonConfigEntry
 from .states import state_key
 
@@ -49,6 +50,9 @@ class SaymonEntityDescription(EntityDescription):
     """Reports the link itself, so it stays available while the link is down."""
     placeholders: Mapping[str, str] | None = None
     """Translation placeholders of the name (e.g. an incident level's SAYMON name)."""
+    on_metrics: bool = False
+    """Written when the object's (or link's) metrics change; while added, its metrics are
+    followed (see :mod:`.hub.metrics`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,8 @@ class SaymonEntity(Entity):
             return signals.server
         if self.entity_description.on_problem:
             return signals.problem(self.target_id)
+        if self.entity_description.on_metrics:
+            return signals.metrics(self.target_id)
         return signals.entity(self.target_id)
 
     @property
@@ -165,6 +171,13 @@ class SaymonEntity(Entity):
                     self.hass, signals.removed(self.target_id), self._async_deleted
                 )
             )
+            if self.entity_description.on_metrics:
+                link = self.entity_description.subject is Subject.LINK
+                self.async_on_remove(
+                    self.hub.metrics.attach(
+                        self.target_id, EntityType.LINK if link else EntityType.OBJECT
+                    )
+                )
 
     async def _async_deleted(self) -> None:
         """Remove this entity from the entity registry (and so from Home Assistant)."""
@@ -192,3 +205,23 @@ def async_track_scope(
         entry.async_on_unload(
             hub.add_link_listener(lambda ids: async_add_entities(links(sorted(ids))))
         )
+
+
+def async_track_metrics(
+    entry: SaymonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    binary: bool,
+    make: Callable[[str, EntityType, MetricSpec], Entity],
+) -> None:
+    """Add the metric entities of one platform now, and those of metrics found later."""
+    hub = entry.runtime_data.hub
+
+    def add(items: Iterable[tuple[str, EntityType, MetricSpec]]) -> None:
+        entities = [
+            make(target, kind, spec) for target, kind, spec in items if spec.binary is binary
+        ]
+        if entities:
+            async_add_entities(entities)
+
+    add(hub.metrics.in_scope())
+    entry.async_on_unload(hub.metrics.add_listener(add))

@@ -21,6 +21,7 @@ from homeassistant.util.json import JsonValueType
 from .api.errors import SaymonError, SaymonNotFoundError, SaymonPermissionError
 from .const import DOMAIN
 from .hub import SaymonHub
+from .metric_history import async_setup_metric_history
 from .runtime import SaymonConfigEntry
 from .schema_lib import vol
 
@@ -188,3 +189,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
         supports_response=SupportsResponse.ONLY,
     )
     hass.services.async_register(DOMAIN, SERVICE_REFRESH, _refresh, REFRESH_SCHEMA)
+    async_setup_metric_history(hass, _loaded_hubs)

@@ -14,7 +14,8 @@ SAYMON's payloads are free-form, so the store guards the picture a metric shows:
 * a metric's kind (number, boolean, text) is fixed by its first value, or beforehand by a
   *hint* (SAYMON's metadata, or a sensor that already records statistics); a value of another
   kind (text for a number, a number for a boolean) is rejected, counted and logged once, and
-  the last good value stays. Numeric text for a number is read as the number.
+  the last good value stays. Numeric text for a number is read as the number, and a number
+  for a text as its text.
 
 No Home Assistant imports: pure data, tested and benchmarked alone.
 """
@@ -251,6 +252,8 @@ class MetricStore:
         kind = kind_of(value)
         if known is None or kind is known:
             return value
+        if known is Kind.TEXT:  # a number or a boolean reads as text as well
+            return str(value).lower() if isinstance(value, bool) else str(value)
         if known is Kind.NUMBER and kind is Kind.TEXT:
             number = _number(str(value))
             if number is not None:

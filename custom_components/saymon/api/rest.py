@@ -302,6 +302,21 @@ class SaymonRestClient:
                 await self._relogin(sid_used)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """An authenticated request (session renewed once), for the API's other modules.
+
+        Returns the decoded JSON answer (``None`` for an empty one); errors are typed as for
+        every other call.
+        """
+        return await self._request(method, path, json_body=json_body, params=params)
+
     @staticmethod
     def _decode(body: str, path: str) -> Any:
         if not body.strip():
@@ -504,23 +519,6 @@ class SaymonRestClient:
         return Incident.from_json(
             await self._request("GET", f"incidents/{quote(incident_id, safe='')}")
         )
-
-    # -- for the feature modules of this package (stat.py, ...) -----------------------------
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-    ) -> Any:
-        """An authenticated request answered with JSON (``None`` for an empty answer)."""
-        return await self._request(method, path, json_body=json_body, params=params)
-
-    def parse_list[T](self, data: Any, parse: Callable[[Any], T], what: str) -> list[T]:
-        """Read a list answer record by record; unreadable records are skipped and counted."""
-        return self._parse_list(data, parse, what)
 
     # -- acting -----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 import json
+import logging
 import math
 import re
 from typing import TYPE_CHECKING, Any, Final
@@ -50,6 +51,7 @@ _HEADER_KEYS: Final = frozenset(
     {"taskType", "period", "expiryPeriod", "agentId", "agentVersion", "agentBuild", "groupKey"}
 )
 """Keys that tell a stat model (with its ``payload``) from a shortened stat (metrics only)."""
+_LOGGER = logging.getLogger(__name__)
 _RELATIVE_TIME: Final = re.compile(r"^\d{1,9}(ms|s|m|h|d|w|n|y)-ago$")
 
 
@@ -365,13 +367,20 @@ async def search(
             for kind, entity_id in entities[start : start + batch]
         ]
         answer = await rest.call("POST", "stat/search", json_body=body)
-        records.extend(
-            rest.parse_list(
-                answer if answer is not None else [],
-                lambda item: record_from_search(item, problems),
-                "stat/search",
-            )
-        )
+        if answer is None:
+            continue
+        if not isinstance(answer, list):
+            raise SaymonProtocolError("stat/search: expected a list")
+        for item in answer:
+            try:
+                records.append(record_from_search(item, problems))
+            except SaymonProtocolError as err:
+                rest.rejected["stat/search"] += 1
+                _LOGGER.log(
+                    logging.WARNING if rest.rejected["stat/search"] == 1 else logging.DEBUG,
+                    "Skipped a SAYMON stat that cannot be read: %s",
+                    err,
+                )
     return records
 
 

@@ -2,11 +2,10 @@
 
 :class:`~..api.live.SaymonLive` follows SAYMON and reports typed changes; the hub is its
 listener and hands every batch of changes, in order, to the consumers of its one change stream:
-the entities (:mod:`.signals`), the bus events (:mod:`.events`, which the logbook, device
-triggers and the incident event entity read) and, when on, the MQTT mirror. Model changes first
-reshape the scope and the device tree (:mod:`.devices`); availability and repairs follow the
-Comet link (:mod:`.availability`). One :class:`~..coalesce.Coalescer` spaces out what all
-consumers write while a storm lasts.
+entities (:mod:`.signals`), bus events (:mod:`.events`: logbook, device triggers, the incident
+event entity), metric entities (:mod:`.metrics`) and the MQTT mirror. Model changes first
+reshape the scope and device tree (:mod:`.devices`); availability and repairs follow the Comet
+link (:mod:`.availability`). One :class:`~..coalesce.Coalescer` paces all writes in a storm.
 """
 
 from __future__ import annotations
@@ -30,13 +29,7 @@ from ..api.model import Change, ModelChanged, SaymonModel
 from ..api.models import Incident
 from ..api.rest import SaymonRestClient
 from ..coalesce import STORM_BACKLOG, Coalescer
-from ..const import (
-    CONF_COMET,
-    CONF_GRACE_PERIOD,
-    CONF_USER_ID,
-    DEFAULT_GRACE_PERIOD,
-    DOMAIN,
-)
+from ..const import CONF_COMET, CONF_GRACE_PERIOD, CONF_USER_ID, DEFAULT_GRACE_PERIOD, DOMAIN
 from ..credentials import credentials_from
 from ..identity import server_host
 from ..scope import Scope
@@ -44,6 +37,7 @@ from ..states import StateOptions
 from .availability import Availability
 from .devices import DeviceTree
 from .events import BusEvents, IncidentListener
+from .metrics import MetricEntities
 from .signals import EntitySignals
 
 type ChangeListener = Callable[[Sequence[Change], bool], None]
@@ -89,6 +83,7 @@ class SaymonHub:
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
         self._shutting_down = False
+        self.metrics = MetricEntities(self)
 
     def _schedule(self, delay: float, action: Callable[[], None]) -> Cancel:
         """The live session's timers, on Home Assistant's clock."""
@@ -111,6 +106,7 @@ class SaymonHub:
                 translation_placeholders={"host": self.host, "error": str(err)},
             ) from err
         self.refresh_scope()
+        await self.metrics.async_setup()
         self.live.follow()
         self.availability.start()
 
@@ -125,6 +121,7 @@ class SaymonHub:
         self._shutting_down = True
         self.availability.stop()
         self.coalescer.cancel()
+        await self.metrics.async_shutdown()
         await self.live.stop()
 
     async def async_resync(self) -> bool:

@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from ..api.events import ModelChange
+from ..api.metrics import MetricsChanged
 from ..api.model import Change, IncidentChanged, ModelChanged, SaymonModel, StateChanged
 from ..api.models import EntityType
 from ..coalesce import Coalescer
@@ -57,6 +58,10 @@ class EntitySignals:
         """
         return f"{self._prefix}_problem_{entity_id}"
 
+    def metrics(self, entity_id: str) -> str:
+        """Signal for the metric entities of one object or link (new values, expiry)."""
+        return f"{self._prefix}_metrics_{entity_id}"
+
     def removed(self, entity_id: str) -> str:
         """Signal for the entities of an object or link that SAYMON deleted."""
         return f"{self._prefix}_removed_{entity_id}"
@@ -91,6 +96,8 @@ class EntitySignals:
                         self._problem_marked[entity_id] = problem
                         self.mark(self.problem(entity_id))
                 self.mark(self.server)
+            elif isinstance(change, MetricsChanged):
+                self.mark(self.metrics(change.entity_id))
             elif isinstance(change, ModelChanged) and change.change is ModelChange.REMOVED:
                 # Link entities hang on the server device, which stays: they must go themselves.
                 self.send_now(self.removed(change.entity_id))
