@@ -93,4 +93,5 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
         "last_resync_seconds": live.stats.last_resync_seconds,
         "rest_logins": hub.rest.logins,
         "rest_records_skipped": dict(hub.rest.rejected),
+        "metrics": hub.metrics.diagnostics(),
     }

@@ -74,8 +74,13 @@ def test_services_yaml_strings_and_icons_name_the_same_actions() -> None:
 
 
 def test_registered_actions_are_described() -> None:
-    source = (INTEGRATION / "services.py").read_text(encoding="utf-8")
-    registered = set(re.findall(r"^SERVICE_\w+ = \"(\w+)\"", source, re.MULTILINE))
+    source = "\n".join(
+        (INTEGRATION / name).read_text(encoding="utf-8")
+        for name in ("services.py", "metric_history.py")
+    )
+    registered = set(
+        re.findall(r"^SERVICE_\w+(?:: Final)? = \"(\w+)\"", source, re.MULTILINE)
+    )
     assert registered
     assert registered == set(load_services())
 

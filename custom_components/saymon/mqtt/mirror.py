@@ -47,6 +47,7 @@ from ..const import (
 from . import payloads
 from .broker import BrokerConfig, DedicatedBroker
 from .ha_transport import HomeAssistantMqttTransport
+from .stat_topics import StatTopics
 from .topics import Topics, default_base
 from .transport import Transport
 
@@ -132,6 +133,7 @@ class SaymonMirror:
         self._unsubscribe: list[Callable[[], None]] = []
         self._stopped = False
         self.snapshots = 0
+        self.stats = StatTopics(hub, self.topics, self.transport, settings.retain)
 
     async def async_start(self) -> None:
         """Follow the hub's change stream and connect."""
@@ -139,6 +141,7 @@ class SaymonMirror:
         self._unsubscribe = [
             hub.add_listener(self.on_changes),
             hub.coalescer.add(self._flush, lambda: self.transport.backlog >= STORM_BACKLOG),
+            *self.stats.start(),
         ]
         await self.transport.async_start()
 
@@ -170,6 +173,7 @@ class SaymonMirror:
         dirty = self._dirty_states
         dirty.update(dict.fromkeys(hub.objects_in_scope, EntityType.OBJECT))
         dirty.update(dict.fromkeys(hub.links_in_scope, EntityType.LINK))
+        self.stats.republish()
         self._flush()
 
     def _publish_counts(self) -> bool:
@@ -296,5 +300,6 @@ class SaymonMirror:
             "queue_size": self.settings.queue_size,
             "connected": self.transport.connected,
             "snapshots_published": self.snapshots,
+            "stat_topics_published": self.stats.published,
             "transport": self.transport.stats(),
         }
