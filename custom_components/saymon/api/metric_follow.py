@@ -87,7 +87,8 @@ class MetricFollower:
         """Follow exactly ``entities`` (id → type) from now on.
 
         Those no longer wanted are unsubscribed and forgotten; new ones are subscribed, then
-        their current stats read, so their metrics show values at once.
+        their current stats read (unless :meth:`discover` just did), so their metrics show
+        values at once. The resync after every (re)connect reads them all again.
         """
         wanted = dict(entities)
         old, self.followed = self.followed, wanted
@@ -98,8 +99,10 @@ class MetricFollower:
         added = [(t, i) for i, t in wanted.items() if old.get(i) is not t]
         for entity_type, entity_id in added:
             await self._comet.subscribe(Subscription.stat(entity_type, entity_id))
-        if added:
-            await self._search(added)
+        entries = self._store().entities
+        unread = [(t, i) for t, i in added if i not in entries or entries[i].timestamp is None]
+        if unread:
+            await self._search(unread)
 
     async def discover(self, entities: Sequence[tuple[EntityType, str]]) -> None:
         """Read the current stats of ``entities`` (followed or not): which metrics they have.

@@ -58,7 +58,7 @@ class MetricsChanged:
     """Metrics of an object or link changed: new values, new metrics, or metrics that expired.
 
     ``changed``: metrics whose value is new (or fresh again after expiring); ``added``: metrics
-    this entity never had before (the Home Assistant side may create entities for them);
+    that had no value before (the Home Assistant side may create entities for them);
     ``expired``: metrics whose window passed without a value.
     """
 
@@ -191,7 +191,7 @@ class MetricStore:
             value = self._accept(record.entity_id, path, raw, known)
             if value is None:
                 continue
-            if known is None:
+            if path not in values:
                 added.add(path)
             if values.get(path) != value or path in expired:
                 changed.add(path)
