@@ -252,16 +252,18 @@ def test_a_metric_keeps_its_kind_and_last_good_value(caplog: pytest.LogCaptureFi
 
 def test_hints_fix_the_kind_before_any_value() -> None:
     store = MetricStore()
-    store.hint("o1", EntityType.OBJECT, "n", Kind.NUMBER)
-    store.hint("o1", EntityType.OBJECT, "t", Kind.TEXT)
+    store.hint("o1", "n", Kind.NUMBER)
+    store.hint("o1", "t", Kind.TEXT)
     assert store.kind("o1", "n") is Kind.NUMBER
     assert store.kind("nobody", "n") is None
     change = store.apply(record({"n": "oops", "t": 7}, 1), 1, live=True)
     assert change is not None
     assert change.added == {"t"}  # the hinted number is still waiting for a number
     assert store.metrics("o1") == {"t": "7"}
-    store.hint("o1", EntityType.OBJECT, "t", Kind.NUMBER)  # a value is there: it wins
+    store.hint("o1", "t", Kind.NUMBER)  # a value is there: it wins
     assert store.kind("o1", "t") is Kind.TEXT
+    store.retain(set())  # hints outlive the values of what is no longer followed
+    assert store.kind("o1", "n") is Kind.NUMBER
 
 
 def test_metrics_expire_after_period_and_expiry_period() -> None:

@@ -627,7 +627,10 @@ function probePayload(probe, periodMs) {
         statusCode: failed ? 503 : 200, statusText: failed ? "Service Unavailable" : "OK",
         responseTimeMs: Math.floor(uniform(rnd, 15, 900)),
         headers: { "Content-Type": "application/json", Server: "nginx" },
-        body: { status: failed ? "degraded" : "ok", version: "2.4.1" },
+        body: {
+          status: failed ? "degraded" : "ok", version: "2.4.1",
+          queue: Math.floor(uniform(rnd, 0, 41)), started: 1700000000000,
+        },
       };
     }
     case "cpu": {

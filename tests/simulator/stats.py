@@ -153,7 +153,12 @@ def _http(rng: random.Random) -> dict[str, Any]:
         "statusText": "Service Unavailable" if failed else "OK",
         "responseTimeMs": rng.randint(15, 900),
         "headers": {"Content-Type": "application/json", "Server": "nginx"},
-        "body": {"status": "degraded" if failed else "ok", "version": "2.4.1"},
+        "body": {
+            "status": "degraded" if failed else "ok",
+            "version": "2.4.1",
+            "queue": rng.randint(0, 40),
+            "started": 1_700_000_000_000,
+        },
     }
 
 
@@ -216,7 +221,11 @@ _META: Final[dict[str, dict[str, Any]]] = {
             "Content-Type": {"type": "STRING", "changeRate": "NEVER"},
             "Server": {"type": "STRING", "changeRate": "NEVER"},
         },
-        "body": {"version": {"type": "STRING", "changeRate": "NEVER"}},
+        "body": {
+            "version": {"type": "STRING", "changeRate": "NEVER"},
+            "queue": {"changeRate": "ALWAYS"},
+            "started": {"type": "TIMESTAMP", "changeRate": "NEVER"},
+        },
     },
     KIND_CPU: {
         "percentageUsage": {

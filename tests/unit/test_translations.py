@@ -78,9 +78,7 @@ def test_registered_actions_are_described() -> None:
         (INTEGRATION / name).read_text(encoding="utf-8")
         for name in ("services.py", "metric_history.py")
     )
-    registered = set(
-        re.findall(r"^SERVICE_\w+(?:: Final)? = \"(\w+)\"", source, re.MULTILINE)
-    )
+    registered = set(re.findall(r"^SERVICE_\w+(?:: Final)? = \"(\w+)\"", source, re.MULTILINE))
     assert registered
     assert registered == set(load_services())
 

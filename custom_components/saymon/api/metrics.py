@@ -84,15 +84,8 @@ class EntityMetrics:
     seen: dict[str, float] = field(default_factory=dict)
     """Wall-clock ms at which each metric last had a value."""
     expired: set[str] = field(default_factory=set)
-    hints: dict[str, Kind] = field(default_factory=dict)
-    """Kinds expected for metrics that have no value yet."""
     deadline: float | None = None
     """When the next metric expires (wall-clock ms), if ever."""
-
-    def kind(self, path: str) -> Kind | None:
-        """The kind a metric is known to have."""
-        value = self.values.get(path)
-        return kind_of(value) if value is not None else self.hints.get(path)
 
     def update_deadline(self) -> None:
         """Recompute :attr:`deadline` after values arrived or expired."""
@@ -120,6 +113,8 @@ class MetricStore:
     entities: dict[str, EntityMetrics] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     """Values refused, by :class:`~.stat.Problem` (for the diagnostics)."""
+    hints: dict[str, dict[str, Kind]] = field(default_factory=dict)
+    """Kinds expected per object or link and metric before any value (kept while unfollowed)."""
     _warned: set[str] = field(default_factory=set)
 
     # -- reading ----------------------------------------------------------------------------
@@ -140,9 +135,12 @@ class MetricStore:
         return {} if entry is None else entry.values
 
     def kind(self, entity_id: str, path: str) -> Kind | None:
-        """The kind a metric is known to have."""
+        """The kind a metric is known to have: its value's, or the one it was hinted."""
         entry = self.entities.get(entity_id)
-        return None if entry is None else entry.kind(path)
+        value = None if entry is None else entry.values.get(path)
+        if value is not None:
+            return kind_of(value)
+        return self.hints.get(entity_id, {}).get(path)
 
     @property
     def size(self) -> int:
@@ -151,11 +149,9 @@ class MetricStore:
 
     # -- changing ---------------------------------------------------------------------------
 
-    def hint(self, entity_id: str, entity_type: EntityType, path: str, kind: Kind) -> None:
-        """Expect ``kind`` for a metric that has no value yet (a value already there wins)."""
-        entry = self._entry(entity_id, entity_type)
-        if path not in entry.values:
-            entry.hints[path] = kind
+    def hint(self, entity_id: str, path: str, kind: Kind) -> None:
+        """Expect ``kind`` for a metric before its first value (a value already there wins)."""
+        self.hints.setdefault(entity_id, {})[path] = kind
 
     def retain(self, keep: Collection[str]) -> None:
         """Forget the objects and links that are no longer followed."""
@@ -187,7 +183,7 @@ class MetricStore:
         changed: set[str] = set()
         added: set[str] = set()
         for path, raw in record.metrics.items():
-            known = entry.kind(path)
+            known = self.kind(record.entity_id, path)
             value = self._accept(record.entity_id, path, raw, known)
             if value is None:
                 continue
@@ -198,7 +194,6 @@ class MetricStore:
             values[path] = value
             entry.seen[path] = seen
             expired.discard(path)
-            entry.hints.pop(path, None)
         entry.update_deadline()
         if not changed:
             return None

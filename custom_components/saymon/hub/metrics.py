@@ -27,6 +27,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.core import callback
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.translation import async_get_cached_translations
 
 from ..api import stat
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+MAX_PROBING: Final = 100
+"""New objects followed at most while waiting for their first stat."""
+PROBING_SECONDS: Final = 900.0
+"""How long a new object is followed for its first stat (an agent's period is minutes)."""
 META_TIMEOUT: Final = 10.0
 """Seconds setup waits for SAYMON's metadata of unknown metrics before going on without."""
 
@@ -72,6 +77,8 @@ class MetricEntities:
         """Registered metric entities → the state class they record statistics with."""
         self._listeners: list[MetricListener] = []
         self._attached: Counter[str] = Counter()
+        self._probing: dict[str, EntityType] = {}
+        """Objects and links new in scope that had no stat yet: followed until their first."""
         self._follow_task: asyncio.Task[None] | None = None
         self._follow_again = False
         self._meta: dict[str, dict[str, MetricMeta] | None] = {}
@@ -79,6 +86,8 @@ class MetricEntities:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._enabled = 0
         self.disabled_by_budget = 0
+        self._ready = False
+        self._timers: list[Callable[[], None]] = []
         hub.add_listener(self.on_changes)
         hub.add_object_listener(lambda ids: self.scope_grew(ids, EntityType.OBJECT))
         hub.add_link_listener(lambda ids: self.scope_grew(ids, EntityType.LINK))
@@ -94,9 +103,9 @@ class MetricEntities:
             entity_id, path = metric.target_id, metric.path
             self._shipped[entity_id, path] = metric.state_class
             if path not in KNOWN:
-                store.hint(entity_id, metric.entity_type, path, metric.kind)
+                store.hint(entity_id, path, metric.kind)
             elif metric.state_class is not None:
-                store.hint(entity_id, metric.entity_type, path, Kind.NUMBER)
+                store.hint(entity_id, path, Kind.NUMBER)
             self.types[entity_id] = metric.entity_type
             self._enabled += metric.entry.disabled_by is None
         await self._live.metrics.discover(
@@ -112,6 +121,7 @@ class MetricEntities:
             and (entity_id in objects or entity_id in links)
         ]
         self._describe(restored)  # registered, SAYMON sent nothing now: keep the entity
+        self._ready = True
 
     def add_listener(self, listener: MetricListener) -> Callable[[], None]:
         """Call ``listener`` with metric entities to create; returns an unsubscribe."""
@@ -129,11 +139,36 @@ class MetricEntities:
 
     @callback
     def scope_grew(self, ids: Collection[str], entity_type: EntityType) -> None:
-        """Objects or links joined the scope: read which metrics they have."""
-        self._spawn(self._live.metrics.discover([(entity_type, i) for i in sorted(ids)]))
+        """Objects or links joined the scope: read which metrics they have.
+
+        A new object usually has no stat yet (its agent runs a period later): those are
+        followed until their first stat tells which metrics they have (a few at most).
+        """
+        if self._ready:  # the first scope is read by async_setup
+            self._spawn(self._discover_new(sorted(ids), entity_type))
+
+    async def _discover_new(self, ids: list[str], entity_type: EntityType) -> None:
+        await self._live.metrics.discover([(entity_type, i) for i in ids])
+        silent = [i for i in ids if i not in self.paths][: MAX_PROBING - len(self._probing)]
+        if silent:
+            self._probing.update(dict.fromkeys(silent, entity_type))
+            self._follow_soon()
+            self._timers.append(
+                async_call_later(
+                    self._hass, PROBING_SECONDS, callback(lambda _: self._give_up(silent))
+                )
+            )
+
+    def _give_up(self, ids: list[str]) -> None:
+        """New objects that sent no stat for a while measure nothing: stop following them."""
+        if any(self._probing.pop(entity_id, None) is not None for entity_id in ids):
+            self._follow_soon()
 
     async def async_shutdown(self) -> None:
-        """Cancel metadata reads and subscription updates still running."""
+        """Cancel metadata reads, subscription updates and timers still running."""
+        for cancel in self._timers:
+            cancel()
+        self._timers.clear()
         tasks = [*self._tasks, *([self._follow_task] if self._follow_task else [])]
         for task in tasks:
             task.cancel()
@@ -149,6 +184,8 @@ class MetricEntities:
             if isinstance(change, MetricsChanged) and change.added:
                 self.types[change.entity_id] = change.entity_type
                 new.extend((change.entity_id, path) for path in sorted(change.added))
+                if self._probing.pop(change.entity_id, None) is not None:
+                    self._follow_soon()  # its metrics are known: its entities decide now
         if new:
             self._describe(new)
 
@@ -266,7 +303,10 @@ class MetricEntities:
     @property
     def followed(self) -> Mapping[str, EntityType]:
         """What the live session is asked to follow (id → type)."""
-        return {entity_id: self.types[entity_id] for entity_id in self._attached}
+        return {
+            **self._probing,
+            **{entity_id: self.types[entity_id] for entity_id in self._attached},
+        }
 
     def _follow_soon(self) -> None:
         """Update the subscriptions once the current batch of entities is added or removed."""
