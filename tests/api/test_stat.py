@@ -302,5 +302,6 @@ def test_retain_forgets_what_is_no_longer_followed() -> None:
     store = MetricStore()
     store.apply(record({"a": 1}, 1, entity_id="o1"), 1, live=True)
     store.apply(record({"a": 1}, 1, entity_id="o2"), 1, live=True)
-    store.retain({"o2"})
+    [gone] = store.retain({"o2"})
+    assert (gone.entity_id, gone.forgotten, gone.changed) == ("o1", True, frozenset())
     assert set(store.entities) == {"o2"}

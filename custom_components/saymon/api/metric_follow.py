@@ -92,7 +92,9 @@ class MetricFollower:
         """
         wanted = dict(entities)
         old, self.followed = self.followed, wanted
-        self._store().retain(wanted)
+        forgotten = self._store().retain(wanted)
+        if forgotten:
+            self._report(forgotten, False)
         for entity_id, entity_type in old.items():
             if wanted.get(entity_id) is not entity_type:
                 await self._comet.unsubscribe(Subscription.stat(entity_type, entity_id))
@@ -101,6 +103,13 @@ class MetricFollower:
             await self._comet.subscribe(Subscription.stat(entity_type, entity_id))
         entries = self._store().entities
         unread = [(t, i) for t, i in added if i not in entries or entries[i].timestamp is None]
+        known = [
+            MetricsChanged(i, t, entries[i].timestamp, changed=frozenset(entries[i].values))
+            for t, i in added
+            if i in entries and entries[i].values
+        ]
+        if known:  # read by discover() before: followed from now on, with these values
+            self._report(known, True)
         if unread:
             await self._search(unread)
 

@@ -68,6 +68,8 @@ class MetricsChanged:
     changed: frozenset[str] = frozenset()
     added: frozenset[str] = frozenset()
     expired: frozenset[str] = frozenset()
+    forgotten: bool = False
+    """No longer followed: its metrics were dropped (they are not kept up to date)."""
 
 
 @dataclass(slots=True)
@@ -153,10 +155,16 @@ class MetricStore:
         """Expect ``kind`` for a metric before its first value (a value already there wins)."""
         self.hints.setdefault(entity_id, {})[path] = kind
 
-    def retain(self, keep: Collection[str]) -> None:
-        """Forget the objects and links that are no longer followed."""
-        for entity_id in [e for e in self.entities if e not in keep]:
-            del self.entities[entity_id]
+    def retain(self, keep: Collection[str]) -> list[MetricsChanged]:
+        """Forget the objects and links that are no longer followed; one change for each."""
+        gone = [e for e in self.entities if e not in keep]
+        changes = []
+        for entity_id in gone:
+            entry = self.entities.pop(entity_id)
+            changes.append(
+                MetricsChanged(entity_id, entry.entity_type, entry.timestamp, forgotten=True)
+            )
+        return changes
 
     def apply(self, record: StatRecord, now_ms: float, *, live: bool) -> MetricsChanged | None:
         """Take one stat in; what changed, or ``None``.

@@ -5,7 +5,8 @@ object or link whose metrics Home Assistant follows (those with an enabled metri
 its metric values, the time of the newest stat, and which metrics have expired. It consumes the
 hub's change stream next to the mirror's other topics and is flushed by the same coalescer, so
 in a storm each object's stat topic is written once per interval with its latest values; after
-every broker (re)connect it is published again, and an object's deletion clears it.
+every broker (re)connect it is published again; an object's deletion, or its metrics no longer
+being followed, clears it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class StatTopics:
         self._transport = transport
         self._retain = retain
         self._dirty: dict[str, EntityType] = {}
+        self._published: set[str] = set()
+        """Objects and links whose stat topic holds a retained message."""
         self.published = 0
 
     def start(self) -> list[Callable[[], None]]:
@@ -59,23 +62,24 @@ class StatTopics:
     @callback
     def republish(self) -> None:
         """The broker (re)connected: every followed stat again, at the next flush."""
-        store = self._hub.model.metrics
-        self._dirty.update(
-            (entity_id, entry.entity_type) for entity_id, entry in store.entities.items()
-        )
+        self._dirty.update(self._hub.live.metrics.followed)
         self._hub.coalescer.request()
 
     @callback
     def on_changes(self, changes: Sequence[Change], replayed: bool) -> None:
         """Mark the stat topics that changed; clear those of deleted objects and links."""
         for change in changes:
-            if isinstance(change, MetricsChanged):
+            if isinstance(change, MetricsChanged) and not change.forgotten:
                 self._dirty[change.entity_id] = change.entity_type
-            elif isinstance(change, ModelChanged) and change.change is ModelChange.REMOVED:
+            elif isinstance(change, MetricsChanged) or (
+                isinstance(change, ModelChanged) and change.change is ModelChange.REMOVED
+            ):  # no longer followed, or deleted: an empty retained message clears the topic
                 self._dirty.pop(change.entity_id, None)
-                self._transport.publish(
-                    self.topic(change.entity_id, change.entity_type), b"", RETAINED_QOS, True
-                )
+                if change.entity_id in self._published:
+                    self._published.discard(change.entity_id)
+                    self._transport.publish(
+                        self.topic(change.entity_id, change.entity_type), b"", RETAINED_QOS, True
+                    )
         if self._dirty:
             self._hub.coalescer.request()
 
@@ -84,10 +88,11 @@ class StatTopics:
         dirty, self._dirty = self._dirty, {}
         model = self._hub.model
         store = model.metrics
+        followed = self._hub.live.metrics.followed
         for entity_id, entity_type in dirty.items():
             entry = store.entities.get(entity_id)
-            if entry is None or not entry.values:
-                continue
+            if entry is None or not entry.values or entity_id not in followed:
+                continue  # discovered at setup, not followed: no topic
             payload = payloads.stat(
                 entity_id,
                 entity_type.name.lower(),
@@ -100,6 +105,7 @@ class StatTopics:
             topic = self.topic(entity_id, entity_type)
             if self._transport.publish(topic, payload, RETAINED_QOS, self._retain):
                 self.published += 1
+                self._published.add(entity_id)
             elif self._transport.full:
                 self._dirty[entity_id] = entity_type
         if self._dirty:
