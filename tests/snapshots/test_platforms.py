@@ -112,5 +112,6 @@ async def test_diagnostics(
             "events",
             "queue_peak",
             "held_peak",
+            "searched",
         )
     )

@@ -70,7 +70,8 @@ class MetricFollower:
         """Follow nothing until :meth:`follow` is called.
 
         ``store``: where the metrics live (the live model's); ``report``: the live session's
-        change stream (``True``: found over REST); ``schedule``: the owner's timers.
+        change stream (never ``replayed``: metrics read over REST are current values, not
+        events missed); ``schedule``: the owner's timers.
         """
         self._comet = comet
         self._rest = rest
@@ -109,7 +110,7 @@ class MetricFollower:
             if i in entries and entries[i].values
         ]
         if known:  # read by discover() before: followed from now on, with these values
-            self._report(known, True)
+            self._report(known, False)
         if unread:
             await self._search(unread)
 
@@ -162,7 +163,7 @@ class MetricFollower:
             if (change := store.apply(record, now, live=False)) is not None
         ]
         if changes:
-            self._report(changes, True)
+            self._report(changes, False)
         self._watch_expiry(store.next_deadline())
 
     def _watch_expiry(self, deadline: float | None) -> None:
