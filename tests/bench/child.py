@@ -24,6 +24,7 @@ MODULES = {
     "bridge": "tests.bench.bridge",
     "startup": "tests.bench.startup",
     "memory": "tests.bench.memory",
+    "metrics": "tests.bench.metrics",
 }
 RESULT_PREFIX = "BENCH-RESULT "
 

@@ -1,4 +1,4 @@
-"""``scripts/bench``: run the measurements of issue 6 and print them beside their targets.
+"""``scripts/bench``: run the measurements of issues 6 and 16 and print them beside their targets.
 
 Every measurement at every scale runs in a child process (``python -m tests.bench.child``)
 with a time limit; a failure or a timeout becomes a FAIL row with the reason, and the run
@@ -34,6 +34,7 @@ NAMES = {
     "4": "bridge",
     "5": "startup",
     "6": "memory",
+    "7": "metrics",
 }
 
 
@@ -80,6 +81,11 @@ def plan(names: Sequence[str], scales: Sequence[str], quick: bool) -> list[Job]:
             elif name == "memory":
                 params |= {"objects": 2000 * n}
                 jobs.append(Job(name, params, 240))
+            elif name == "metrics" and n == 1:
+                # The issue's scale: 10,000 objects x ~10 metrics, a 60 s period.
+                stream = {"mode": "stream", "objects": 10_000, "rounds": 3 if quick else 8}
+                jobs.append(Job(name, params | stream, 1200))
+                jobs.append(Job(name, params | {"mode": "memory", "objects": 2000}, 1200))
     return jobs
 
 
