@@ -44,6 +44,9 @@ class Kind(StrEnum):
     TEXT = "text"
 
 
+_KINDS: Final = {int: Kind.NUMBER, float: Kind.NUMBER, bool: Kind.BOOLEAN, str: Kind.TEXT}
+
+
 def kind_of(value: MetricValue) -> Kind:
     """The kind of one value."""
     if isinstance(value, bool):
@@ -187,21 +190,31 @@ class MetricStore:
             entry.task_type = record.task_type
         entry.window = expiry_window(record.period, record.expiry_period)
         seen = now_ms if live or stamp is None else min(now_ms, float(stamp))
-        values, expired = entry.values, entry.expired
+        values, expired, seen_at = entry.values, entry.expired, entry.seen
+        hints = self.hints.get(record.entity_id)
         changed: set[str] = set()
         added: set[str] = set()
         for path, raw in record.metrics.items():
-            known = self.kind(record.entity_id, path)
-            value = self._accept(record.entity_id, path, raw, known)
-            if value is None:
-                continue
-            if path not in values:
+            old = values.get(path)
+            if old is None:
+                known = hints.get(path) if hints else None
+                value = raw if known is None else self._accept(record.entity_id, path, raw, known)
+                if value is None:
+                    continue
                 added.add(path)
-            if values.get(path) != value or path in expired:
                 changed.add(path)
+            else:
+                value = raw
+                if _KINDS.get(type(raw)) is not _KINDS.get(type(old)):
+                    value = self._accept(record.entity_id, path, raw, kind_of(old))
+                    if value is None:
+                        continue
+                if value != old or path in expired:
+                    changed.add(path)
             values[path] = value
-            entry.seen[path] = seen
-            expired.discard(path)
+            seen_at[path] = seen
+            if expired:
+                expired.discard(path)
         entry.update_deadline()
         if not changed:
             return None

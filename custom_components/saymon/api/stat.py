@@ -148,33 +148,49 @@ def flatten(
     counted in ``problems`` by :class:`Problem`.
     """
     found: dict[str, MetricValue] = {}
-    counts: Counter[str] = problems if problems is not None else Counter()
-    stack: list[tuple[str, Any, int]] = [
-        (str(key), value, 1) for key, value in reversed(list(payload.items()))
-    ]
-    while stack:
-        path, value, depth = stack.pop()
+    _walk(payload, "", 1, found, problems if problems is not None else Counter())
+    return found
+
+
+def _walk(
+    node: Mapping[str, Any],
+    prefix: str,
+    depth: int,
+    found: dict[str, MetricValue],
+    counts: Counter[str],
+) -> None:
+    """Add the metrics below ``node`` (whose path is ``prefix``) to ``found``, in order."""
+    for key, value in node.items():
+        if not isinstance(key, str) or not key:
+            continue
+        path = prefix + key
         if len(path) > MAX_PATH or not path.isprintable():
             counts[Problem.BAD_PATH] += 1
             continue
-        if isinstance(value, Mapping):
+        kind = type(value)
+        metric: MetricValue | None
+        if kind is float or kind is int:  # the common case first: plain numbers
+            metric = value
+            if kind is float and not math.isfinite(value):
+                counts[Problem.NOT_FINITE] += 1
+                continue
+            if kind is int and not INT64_MIN <= value <= INT64_MAX:
+                counts[Problem.OUT_OF_RANGE] += 1
+                continue
+        elif isinstance(value, Mapping):
             if depth >= MAX_DEPTH:
                 counts[Problem.TOO_DEEP] += 1
+            else:
+                _walk(value, f"{path}.", depth + 1, found, counts)
+            continue
+        else:
+            metric = _scalar(value, counts)
+            if metric is None:
                 continue
-            stack.extend(
-                (f"{path}.{key}", item, depth + 1)
-                for key, item in reversed(list(value.items()))
-                if isinstance(key, str) and key
-            )
-            continue
-        metric = _scalar(value, counts)
-        if metric is None:
-            continue
         if len(found) >= MAX_METRICS:
             counts[Problem.TOO_MANY] += 1
             continue
         found[path] = metric
-    return found
 
 
 def _scalar(value: Any, counts: Counter[str]) -> MetricValue | None:
