@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -26,6 +27,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api.model import SaymonModel
 from .api.models import EntityType
 from .hub import SaymonHub
+from .hub.metric_registry import METRIC_PREFIX
 from .metric_catalog import MetricSpec
 from .runtime import SaymonConfigEntry
 from .states import state_key
@@ -87,6 +89,8 @@ class SaymonEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
     entity_description: SaymonEntityDescription
+    _metric_shown: tuple[bool, object] | None = None
+    """What a metric entity last showed (freshness and value), see ``on_metrics``."""
 
     def __init__(
         self, hub: SaymonHub, description: SaymonEntityDescription, target_id: str | None = None
@@ -163,7 +167,13 @@ class SaymonEntity(Entity):
         # connecting one method twice to one signal makes the second removal warn.
         for signal in dict.fromkeys((self.update_signal, signals.availability)):
             self.async_on_remove(
-                async_dispatcher_connect(self.hass, signal, self.async_write_ha_state)
+                async_dispatcher_connect(
+                    self.hass,
+                    signal,
+                    self._async_write_if_changed
+                    if self.entity_description.on_metrics and signal == self.update_signal
+                    else self.async_write_ha_state,
+                )
             )
         if self.target_id is not None:
             self.async_on_remove(
@@ -178,6 +188,21 @@ class SaymonEntity(Entity):
                         self.target_id, EntityType.LINK if link else EntityType.OBJECT
                     )
                 )
+
+    @callback
+    def _async_write_if_changed(self) -> None:
+        """Write a metric entity only when what it shows changed.
+
+        One signal wakes every metric entity of an object for each of its stats, and most
+        stats change a few metrics only (packets sent, exit codes, totals stay the same).
+        """
+        store = self.hub.model.metrics
+        path = self.entity_description.key.removeprefix(METRIC_PREFIX)
+        target = self.target_id or ""
+        shown = (store.fresh(target, path), store.value(target, path))
+        if shown != self._metric_shown:
+            self._metric_shown = shown
+            self.async_write_ha_state()
 
     async def _async_deleted(self) -> None:
         """Remove this entity from the entity registry (and so from Home Assistant)."""

@@ -413,3 +413,24 @@ async def test_budget_creates_further_metric_entities_disabled(
     objects = len(hub.objects_in_scope)
     assert 0 < len(enabled) <= 140 - (objects * 2 + 10)
     assert hub.metrics.disabled_by_budget > 0
+
+
+async def test_only_metrics_that_changed_are_written(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """A stat wakes every metric entity of its object; those showing the same stay unwritten."""
+    entry = await setup_entry(hass, simulator)
+    ping = probes_of(simulator, KIND_PING)[0]
+    entities = metric_entities(hass, entry)
+    average, loss = entities[ping, "roundTripAverage"], entities[ping, "packetLossPercentile"]
+    payload = dict(truth(simulator, ping))
+    reported = hass.states.get(loss).last_reported  # type: ignore[union-attr]
+    for value in (111.5, 222.5):
+        payload["roundTripAverage"] = value
+        await simulator.emit_stat(
+            ping, simulator.model.probes.stat(KIND_PING, payload, simulator.model.clock())
+        )
+        await wait_for(lambda v=value: shows(hass, average, v), what="the new average")
+    state = hass.states.get(loss)
+    assert state is not None
+    assert state.last_reported == reported  # not even reported again: nothing to write
