@@ -19,7 +19,6 @@ from enum import StrEnum
 
 from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -102,7 +101,7 @@ class SaymonEntity(Entity):
         subject = description.subject
         if subject is Subject.SERVER or target_id is None:
             self._attr_unique_id = f"{hub.server_key}|{description.key}"
-            self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
+            self._attr_device_info = hub.devices.device_info(hub.server_identifier)
         else:
             self._attr_unique_id = f"{hub.server_key}|{subject}|{target_id}|{description.key}"
             identifier = (
@@ -110,7 +109,7 @@ class SaymonEntity(Entity):
                 if subject is Subject.OBJECT
                 else hub.server_identifier
             )
-            self._attr_device_info = DeviceInfo(identifiers={identifier})
+            self._attr_device_info = hub.devices.device_info(identifier)
         placeholders = dict(description.placeholders or {})
         if subject is Subject.LINK and target_id is not None:  # the name says which link
             placeholders["link"] = hub.model.entity_name(EntityType.LINK, target_id) or target_id
@@ -183,11 +182,15 @@ class SaymonEntity(Entity):
             )
             if self.entity_description.on_metrics:
                 link = self.entity_description.subject is Subject.LINK
-                self.async_on_remove(
-                    self.hub.metrics.attach(
-                        self.target_id, EntityType.LINK if link else EntityType.OBJECT
-                    )
+                self.hub.metrics.attach(
+                    self.target_id, EntityType.LINK if link else EntityType.OBJECT
                 )
+
+    async def async_will_remove_from_hass(self) -> None:
+        """A metric entity that goes no longer needs its object's metrics followed."""
+        await super().async_will_remove_from_hass()
+        if self.entity_description.on_metrics and self.target_id is not None:
+            self.hub.metrics.detach(self.target_id)
 
     @callback
     def _async_write_if_changed(self) -> None:

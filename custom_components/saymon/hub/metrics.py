@@ -76,6 +76,7 @@ class MetricEntities:
         self._shipped: dict[tuple[str, str], str | None] = {}
         """Registered metric entities → the state class they record statistics with."""
         self._listeners: list[MetricListener] = []
+        self._shared: dict[MetricSpec, MetricSpec] = {}
         self._attached: Counter[str] = Counter()
         self._probing: dict[str, EntityType] = {}
         """Objects and links new in scope that had no stat yet: followed until their first."""
@@ -218,6 +219,7 @@ class MetricEntities:
                     spec = replace(spec, enabled=False)
                 else:
                     self._enabled += 1
+            spec = self._shared.setdefault(spec, spec)  # objects share their metrics' specs
             self.specs.setdefault(entity_id, {})[path] = spec
             if self._in_scope(entity_id):
                 created.append((entity_id, self.types[entity_id], spec))
@@ -284,21 +286,20 @@ class MetricEntities:
     # -- following --------------------------------------------------------------------------
 
     @callback
-    def attach(self, entity_id: str, entity_type: EntityType) -> Callable[[], None]:
+    def attach(self, entity_id: str, entity_type: EntityType) -> None:
         """An enabled metric entity was added: follow its object's or link's metrics."""
         self.types[entity_id] = entity_type
         self._attached[entity_id] += 1
         if self._attached[entity_id] == 1:
             self._follow_soon()
 
-        @callback
-        def detach() -> None:
-            self._attached[entity_id] -= 1
-            if self._attached[entity_id] <= 0:
-                del self._attached[entity_id]
-                self._follow_soon()
-
-        return detach
+    @callback
+    def detach(self, entity_id: str) -> None:
+        """A metric entity went (disabled, removed, unloaded): follow less when it was the last."""
+        self._attached[entity_id] -= 1
+        if self._attached[entity_id] <= 0:
+            del self._attached[entity_id]
+            self._follow_soon()
 
     @property
     def followed(self) -> Mapping[str, EntityType]:
