@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,7 @@ async def test_probes_send_stat_to_subscribers_only(
     stat = switch[-1]["payload"]
     assert (stat["taskType"], stat["period"], stat["expiryPeriod"]) == ("snmp", 100, 50)
     octets = [e["payload"]["payload"]["ifHCInOctets"] for e in switch]
-    growing = [b > a for a, b in zip(octets, octets[1:], strict=False)]
+    growing = [b > a for a, b in itertools.pairwise(octets)]
     assert octets[0] > 0
     assert sum(growing) >= len(growing) - 1  # a counter grows (a rare reset aside)
     link = next(e for e in probe.events if e["entityId"] == "ln")

@@ -118,7 +118,7 @@ def mismatches(
         if state is None or state.attributes.get("device_class") == "timestamp":
             continue
         if isinstance(value, int | float) and not isinstance(value, bool):
-            scale = UNITS.get(state.attributes.get("unit_of_measurement"), 1)
+            scale = UNITS.get(str(state.attributes.get("unit_of_measurement")), 1)
             wrong += not _shows(hass, entity_id, value / scale)
     return wrong
 

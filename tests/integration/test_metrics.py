@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 import math
 from typing import Any
 
@@ -79,7 +80,7 @@ def shows(hass: HomeAssistant, entity_id: str, value: Any) -> bool:
             shown = float(state.state)
         except ValueError:
             return False
-        scale = UNITS.get(state.attributes.get("unit_of_measurement"), 1)
+        scale = UNITS.get(str(state.attributes.get("unit_of_measurement")), 1)
         return math.isclose(shown * scale, float(value), rel_tol=1e-9)
     return state.state == str(value)
 
@@ -430,7 +431,7 @@ async def test_only_metrics_that_changed_are_written(
         await simulator.emit_stat(
             ping, simulator.model.probes.stat(KIND_PING, payload, simulator.model.clock())
         )
-        await wait_for(lambda v=value: shows(hass, average, v), what="the new average")
+        await wait_for(partial(shows, hass, average, value), what="the new average")
     state = hass.states.get(loss)
     assert state is not None
     assert state.last_reported == reported  # not even reported again: nothing to write

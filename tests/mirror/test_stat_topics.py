@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 import pytest
@@ -37,7 +38,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
         await mosquitto.stop()
 
 
-def truth(sim: SaymonSimulator, object_id: str) -> dict[str, object]:
+def truth(sim: SaymonSimulator, object_id: str) -> dict[str, Any]:
     return stat.flatten(sim.model.last_stat[(ENTITY_OBJECT, object_id)]["payload"])
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import json
 from pathlib import Path
 import re
+from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import EntityCategory
@@ -238,8 +239,8 @@ def test_docs_yaml_cards_name_metric_sensors() -> None:
     from homeassistant.util.yaml import parse_yaml
 
     text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
-    cards = [parse_yaml(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)]
-    cards = [c for c in cards if isinstance(c, dict) and "type" in c]
+    blocks = [parse_yaml(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)]
+    cards: list[dict[str, Any]] = [c for c in blocks if isinstance(c, dict) and "type" in c]
     assert cards
     for card in cards:
         assert card["type"] in {"statistics-graph", "history-graph", "entities", "gauge"}
