@@ -435,3 +435,28 @@ async def test_only_metrics_that_changed_are_written(
     state = hass.states.get(loss)
     assert state is not None
     assert state.last_reported == reported  # not even reported again: nothing to write
+
+
+async def test_a_new_boolean_metric_becomes_a_binary_sensor(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    entry = await setup_entry(hass, simulator, {CONF_METRICS: [*DEFAULT_METRICS, "health.*"]})
+    ping = probes_of(simulator, KIND_PING)[0]
+    payload: dict[str, Any] = {**truth(simulator, ping), "health": {"up": True}}
+    for value, shown in ((True, "on"), (False, "off")):
+        payload["health"]["up"] = value
+        await simulator.emit_stat(
+            ping, simulator.model.probes.stat(KIND_PING, payload, simulator.model.clock())
+        )
+        await wait_for(lambda: (ping, "health.up") in metric_entities(hass, entry))
+        entity_id = metric_entities(hass, entry)[ping, "health.up"]
+        assert entity_id.startswith("binary_sensor.")
+        await wait_for(partial(_is, hass, entity_id, shown), what=shown)
+    state = hass.states.get(metric_entities(hass, entry)[ping, "health.up"])
+    assert state is not None
+    assert state.name.endswith("Health up")
+
+
+def _is(hass: HomeAssistant, entity_id: str, shown: str) -> bool:
+    state = hass.states.get(entity_id)
+    return state is not None and state.state == shown
