@@ -308,3 +308,16 @@ def test_retain_forgets_what_is_no_longer_followed() -> None:
     [gone] = store.retain({"o2"})
     assert (gone.entity_id, gone.forgotten, gone.changed) == ("o1", True, frozenset())
     assert set(store.entities) == {"o2"}
+
+
+def test_a_refused_value_does_not_refresh_its_metric() -> None:
+    store = MetricStore()
+    store.apply(record({"a": 1, "b": 2}, 1, period=1000, expiry_period=500), 10_000, live=True)
+    store.apply(record({"a": "x", "c": 3}, 2, period=1000, expiry_period=500), 11_000, live=True)
+    assert store.next_deadline() == 11_500  # a (refused now) and b were last fresh at 10 000
+    [gone] = store.expire(11_500)
+    assert gone.expired == {"a", "b"}
+    store.apply(
+        record({"a": 5, "b": 6, "c": 7}, 3, period=1000, expiry_period=500), 12_000, live=True
+    )
+    assert store.next_deadline() == 13_500

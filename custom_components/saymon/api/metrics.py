@@ -194,6 +194,7 @@ class MetricStore:
         hints = self.hints.get(record.entity_id)
         changed: set[str] = set()
         added: set[str] = set()
+        fresh = 0
         for path, raw in record.metrics.items():
             old = values.get(path)
             if old is None:
@@ -212,10 +213,15 @@ class MetricStore:
                 if value != old or path in expired:
                     changed.add(path)
             values[path] = value
+            if seen_at.get(path) != seen:
+                fresh += 1
             seen_at[path] = seen
             if expired:
                 expired.discard(path)
-        entry.update_deadline()
+        if fresh == len(seen_at) and not expired and entry.window is not None:
+            entry.deadline = seen + entry.window  # every metric just seen (the usual stat)
+        else:
+            entry.update_deadline()
         if not changed:
             return None
         return MetricsChanged(
