@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+import contextlib
 import logging
 from typing import Any
 
+from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.saymon.api import stat
@@ -321,3 +323,44 @@ def test_a_refused_value_does_not_refresh_its_metric() -> None:
         record({"a": 5, "b": 6, "c": 7}, 3, period=1000, expiry_period=500), 12_000, live=True
     )
     assert store.next_deadline() == 13_500
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    item=JSON,
+    envelope=st.dictionaries(
+        st.sampled_from(["entityId", "entityType", "timestamp", "period", "payload", "taskType"]),
+        JSON,
+    ),
+)
+def test_whatever_saymon_sends_reading_fails_typed_and_the_store_holds(
+    item: Any, envelope: dict[str, Any]
+) -> None:
+    """A stat, metadata or history answer is read, or refused with a protocol error; never more."""
+    store = MetricStore()
+    for data in (item, envelope, {"entityId": "o1", "entityType": 1, "payload": item}):
+        try:
+            found = stat.record_from_search(data)
+        except SaymonProtocolError:
+            continue
+        store.apply(found, 1.0, live=True)
+        store.apply(found, 2.0, live=False)
+        store.expire(1e15)
+    for reader in (stat.parse_meta, stat.parse_history):
+        with contextlib.suppress(SaymonProtocolError):
+            reader(item)
+    if isinstance(item, dict):
+        assert all(isinstance(k, str) for k in stat.flatten(item))
