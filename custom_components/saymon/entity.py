@@ -182,7 +182,7 @@ class SaymonEntity(Entity):
             )
             if self.entity_description.on_metrics:
                 link = self.entity_description.subject is Subject.LINK
-                self.hub.metrics.attach(
+                self.hub.metrics.subscriptions.attach(
                     self.target_id, EntityType.LINK if link else EntityType.OBJECT
                 )
 
@@ -190,7 +190,7 @@ class SaymonEntity(Entity):
         """A metric entity that goes no longer needs its object's metrics followed."""
         await super().async_will_remove_from_hass()
         if self.entity_description.on_metrics and self.target_id is not None:
-            self.hub.metrics.detach(self.target_id)
+            self.hub.metrics.subscriptions.detach(self.target_id)
 
     @callback
     def _async_write_if_changed(self) -> None:

@@ -206,7 +206,9 @@ async def _stream(params: dict[str, Any]) -> list[Figure]:
             hub = await setup_and_settle(hass, entry, timeout=600)
             setup_s = time.monotonic() - started
             await wait_until(
-                lambda: len(hub.live.metrics.followed) == len(hub.metrics.followed), 60, "follow"
+                lambda: len(hub.live.metrics.followed) == len(hub.metrics.subscriptions.followed),
+                60,
+                "follow",
             )
             entities = metric_entities(hass, hub)
             followed = sorted(hub.live.metrics.followed)
@@ -526,7 +528,9 @@ async def _one_setup(
         entry = await add_entry(hass, sim, options=options)
         hub = await setup_and_settle(hass, entry, timeout=900)
         await wait_until(
-            lambda: len(hub.live.metrics.followed) == len(hub.metrics.followed), 120, "follow"
+            lambda: len(hub.live.metrics.followed) == len(hub.metrics.subscriptions.followed),
+            120,
+            "follow",
         )
         gc.collect()
         snapshot = tracemalloc.take_snapshot()

@@ -256,7 +256,7 @@ async def test_a_new_object_in_scope_gets_its_metrics(
         what="its value",
     )
     assert object_id in followed(simulator)  # now for its enabled entities
-    assert hub.metrics.followed[object_id] is not None
+    assert hub.metrics.subscriptions.followed[object_id] is not None
 
 
 async def test_restart_and_reconnect_leave_no_unknown(

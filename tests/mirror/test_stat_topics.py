@@ -47,7 +47,7 @@ async def test_latest_metrics_of_followed_objects_are_retained(
 ) -> None:
     hub: SaymonHub = await start(hass, simulator, broker)
     await wait_for(lambda: mirror(hub).transport.connected, what="broker")
-    followed = sorted(hub.metrics.followed)
+    followed = sorted(hub.metrics.subscriptions.followed)
     assert followed
     subscriber = Subscriber(broker.port, f"{BASE}/#")  # late: it sees what is retained
     await subscriber.start()

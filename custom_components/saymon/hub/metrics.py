@@ -8,10 +8,8 @@ metadata is read for unknown numeric metrics (once per probe kind: agents descri
 fields alike). The sensor and binary sensor platforms create the entities this module announces;
 :mod:`.metric_registry` reads the registry.
 
-Only what is used is subscribed: an enabled metric entity, once added to Home Assistant,
-*attaches* its object or link, and detaches when it goes (disabled by the user, removed, the
-entry unloading). The set of attached objects and links is what the live session follows, so
-enabling, disabling and scope changes take effect without any registry bookkeeping here. A
+Whose stat is followed is :mod:`.metric_subscriptions`' job (objects and links with an
+enabled metric entity, and new ones until their first stat). A
 budget keeps new metric entities of one entry from pushing it past
 :data:`~..metric_catalog.MAX_ENABLED_ENTITIES` enabled entities: beyond it they are created
 disabled.
@@ -21,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.core import callback
-from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.translation import async_get_cached_translations
 
 from ..api import stat
@@ -39,16 +36,13 @@ from ..api.stat import MetricMeta, readable_name
 from ..const import DOMAIN
 from ..metric_catalog import KNOWN, MAX_ENABLED_ENTITIES, MetricOptions, MetricSpec, describe
 from .metric_registry import registered_metrics
+from .metric_subscriptions import MetricSubscriptions
 
 if TYPE_CHECKING:
     from .hub import SaymonHub
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_PROBING: Final = 100
-"""New objects followed at most while waiting for their first stat."""
-PROBING_SECONDS: Final = 900.0
-"""How long a new object is followed for its first stat (an agent's period is minutes)."""
 META_TIMEOUT: Final = 10.0
 """Seconds setup waits for SAYMON's metadata of unknown metrics before going on without."""
 
@@ -77,18 +71,13 @@ class MetricEntities:
         """Registered metric entities → the state class they record statistics with."""
         self._listeners: list[MetricListener] = []
         self._shared: dict[MetricSpec, MetricSpec] = {}
-        self._attached: Counter[str] = Counter()
-        self._probing: dict[str, EntityType] = {}
-        """Objects and links new in scope that had no stat yet: followed until their first."""
-        self._follow_task: asyncio.Task[None] | None = None
-        self._follow_again = False
+        self.subscriptions = MetricSubscriptions(hub.hass, hub.entry.entry_id, hub.live)
         self._meta: dict[str, dict[str, MetricMeta] | None] = {}
         self._waiting: dict[str, list[tuple[str, str]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._enabled = 0
         self.disabled_by_budget = 0
         self._ready = False
-        self._timers: list[Callable[[], None]] = []
         hub.add_listener(self.on_changes)
         hub.add_object_listener(lambda ids: self.scope_grew(ids, EntityType.OBJECT))
         hub.add_link_listener(lambda ids: self.scope_grew(ids, EntityType.LINK))
@@ -150,27 +139,12 @@ class MetricEntities:
 
     async def _discover_new(self, ids: list[str], entity_type: EntityType) -> None:
         await self._live.metrics.discover([(entity_type, i) for i in ids])
-        silent = [i for i in ids if i not in self.paths][: MAX_PROBING - len(self._probing)]
-        if silent:
-            self._probing.update(dict.fromkeys(silent, entity_type))
-            self._follow_soon()
-            self._timers.append(
-                async_call_later(
-                    self._hass, PROBING_SECONDS, callback(lambda _: self._give_up(silent))
-                )
-            )
-
-    def _give_up(self, ids: list[str]) -> None:
-        """New objects that sent no stat for a while measure nothing: stop following them."""
-        if any(self._probing.pop(entity_id, None) is not None for entity_id in ids):
-            self._follow_soon()
+        self.subscriptions.probe([i for i in ids if i not in self.paths], entity_type)
 
     async def async_shutdown(self) -> None:
         """Cancel metadata reads, subscription updates and timers still running."""
-        for cancel in self._timers:
-            cancel()
-        self._timers.clear()
-        tasks = [*self._tasks, *([self._follow_task] if self._follow_task else [])]
+        await self.subscriptions.async_shutdown()
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -185,8 +159,7 @@ class MetricEntities:
             if isinstance(change, MetricsChanged) and change.added:
                 self.types[change.entity_id] = change.entity_type
                 new.extend((change.entity_id, path) for path in sorted(change.added))
-                if self._probing.pop(change.entity_id, None) is not None:
-                    self._follow_soon()  # its metrics are known: its entities decide now
+                self.subscriptions.learned([change.entity_id])
         if new:
             self._describe(new)
 
@@ -282,52 +255,6 @@ class MetricEntities:
     def _in_scope(self, entity_id: str) -> bool:
         devices = self._devices
         return entity_id in devices.objects_in_scope or entity_id in devices.links_in_scope
-
-    # -- following --------------------------------------------------------------------------
-
-    @callback
-    def attach(self, entity_id: str, entity_type: EntityType) -> None:
-        """An enabled metric entity was added: follow its object's or link's metrics."""
-        self.types[entity_id] = entity_type
-        self._attached[entity_id] += 1
-        if self._attached[entity_id] == 1:
-            self._follow_soon()
-
-    @callback
-    def detach(self, entity_id: str) -> None:
-        """A metric entity went (disabled, removed, unloaded): follow less when it was the last."""
-        self._attached[entity_id] -= 1
-        if self._attached[entity_id] <= 0:
-            del self._attached[entity_id]
-            self._follow_soon()
-
-    @property
-    def followed(self) -> Mapping[str, EntityType]:
-        """What the live session is asked to follow (id → type)."""
-        return {
-            **self._probing,
-            **{entity_id: self.types[entity_id] for entity_id in self._attached},
-        }
-
-    def _follow_soon(self) -> None:
-        """Update the subscriptions once the current batch of entities is added or removed."""
-        if self._follow_task is not None:
-            self._follow_again = True
-            return
-        self._follow_task = self._hass.async_create_background_task(
-            self._follow(), f"saymon-metrics-follow-{self._entry_id}"
-        )
-
-    async def _follow(self) -> None:
-        try:
-            while True:
-                await asyncio.sleep(0)  # let the batch of entities finish
-                self._follow_again = False
-                await self._live.metrics.follow(self.followed)
-                if not self._follow_again:
-                    return
-        finally:
-            self._follow_task = None
 
     def _spawn(self, coro: Any) -> None:
         task = self._hass.async_create_background_task(coro, f"saymon-metrics-{self._entry_id}")
