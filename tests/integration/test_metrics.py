@@ -27,6 +27,7 @@ from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.metric_catalog import CONF_METRICS, DEFAULT_METRICS, KNOWN
 from tests.simulator import (
     CLASS_HOST,
+    CLASS_SWITCH,
     ENTITY_LINK,
     ENTITY_OBJECT,
     SaymonSimulator,
@@ -257,6 +258,12 @@ async def test_a_new_object_in_scope_gets_its_metrics(
     )
     assert object_id in followed(simulator)  # now for its enabled entities
     assert hub.metrics.subscriptions.followed[object_id] is not None
+    # A new switch measures only what is disabled by default: followed until its first stat.
+    switch = await simulator.create_object("New switch", simulator.model.root_id, CLASS_SWITCH)
+    await wait_for(lambda: switch in followed(simulator), what="probing the new switch")
+    await simulator.run_probes([(ENTITY_OBJECT, switch)])
+    await wait_for(lambda: (switch, "ifHCInOctets") in metric_entities(hass, entry))
+    await wait_for(lambda: switch not in followed(simulator), what="the switch unfollowed")
 
 
 async def test_restart_and_reconnect_leave_no_unknown(
