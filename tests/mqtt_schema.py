@@ -21,6 +21,7 @@ _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/incidents/event$"), "incident_event"),
     (re.compile(r"/(objects|links)/[^/]+/state$"), "state"),
     (re.compile(r"/(objects|links)/[^/]+/event$"), "state_event"),
+    (re.compile(r"/(objects|links)/[^/]+/stat$"), "stat"),
     (re.compile(r"/model/event$"), "model_event"),
     (re.compile(r"/traps/event$"), "trap_event"),
     (re.compile(r"/mqtt/event$"), "mqtt_event"),

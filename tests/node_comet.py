@@ -351,7 +351,8 @@ class NodeCometServer:
     ) -> dict[str, Any]:
         """Emit the recorded events of ``file`` (one ``[event, payload]`` JSON array per line).
 
-        Each goes to the room named after its event (or ``room``), in order, as fast as the
+        Each goes to the room named after its event (``stat`` to the room of its entity, as
+        ``add-filtered-topic`` joins it; or to ``room``), in order, as fast as the
         server can or paced at ``rate`` events/s. ``stamp`` adds ``emitted_at`` (epoch ms) to
         object payloads; ``times`` returns ``emit_times``, every event's emit time in epoch
         ms. Also returns ``emitted``, ``recipients`` per room, ``elapsed_ms``, ``rate``,
@@ -389,6 +390,31 @@ class NodeCometServer:
         """
         body = {"topic": topic, "shape": shape, "count": count, "values": values or {}}
         return cast(dict[str, Any], await self._call("POST", "/server-event", body))
+
+    async def start_probes(
+        self,
+        entities: list[dict[str, Any]],
+        *,
+        period_ms: int = 60_000,
+        expiry_ms: int | None = None,
+        seed: int = 1,
+    ) -> dict[str, Any]:
+        """Run a probe per entity (``{"type": 1|2, "id", "kind"}``) every ``period_ms``.
+
+        Each stat goes to the sockets that did ``add-filtered-topic("stat", "<type>:<id>")``;
+        ``kind`` is one of the simulator's probes (``ping``, ``httpRequest``, ``cpu``,
+        ``memory``, ``fileSystem``, ``snmp``). Replaces the probes running before.
+        """
+        body = {"entities": entities, "period_ms": period_ms, "expiry_ms": expiry_ms, "seed": seed}
+        return cast(dict[str, Any], await self._call("POST", "/stat/start", body))
+
+    async def stop_probes(self) -> dict[str, Any]:
+        """Stop the probes; returns how many stats they sent and how many counter resets."""
+        return cast(dict[str, Any], await self._call("POST", "/stat/stop", {}))
+
+    async def last_stats(self) -> dict[str, Any]:
+        """The latest stat of every probe by ``"<type>:<id>"`` (under ``last``), and counts."""
+        return cast(dict[str, Any], await self._call("GET", "/stat/last"))
 
     async def emit_big(self, event: str, nbytes: int, room: str | None = None) -> dict[str, Any]:
         """Emit one event ``{"size": nbytes, "data": "xxx..."}`` with ``nbytes`` of data."""

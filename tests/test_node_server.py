@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,72 @@ async def test_filtered_topic_room(comet: NodeCometServer, probes: list[Probe]) 
     await wait_for(lambda: probe.events)
     await asyncio.sleep(0.05)
     assert probe.events == [{"entityId": "abc"}]
+
+
+async def test_probes_send_stat_to_subscribers_only(
+    comet: NodeCometServer, probes: list[Probe]
+) -> None:
+    """Each probe's stat reaches the sockets subscribed to its entity, every period."""
+    probe = Probe(topics=("stat",), subscribe=False)
+    probes.append(probe)
+    await probe.connect(comet)
+    await probe.sio.emit("add-filtered-topic", ("stat", "1:sw"))
+    await probe.sio.emit("add-filtered-topic", ("stat", "2:ln"))
+    await subscribed(comet, "stat:2:ln")
+    entities = [
+        {"type": 1, "id": "sw", "kind": "snmp"},
+        {"type": 2, "id": "ln", "kind": "ping"},
+        {"type": 1, "id": "unwatched", "kind": "cpu"},
+    ]
+    started = await comet.start_probes(entities, period_ms=100, expiry_ms=50, seed=3)
+    assert started == {"entities": 3, "period_ms": 100}
+    await wait_for(lambda: len([e for e in probe.events if e["entityId"] == "sw"]) >= 4)
+    await probe.sio.emit("remove-filtered-topic", ("stat", "1:sw"))
+    await wait_for(lambda: _rooms(comet, {"stat:2:ln"}))
+    seen = len(probe.events)
+    stopped = await comet.stop_probes()
+    assert stopped["sent"] >= 10  # three probes: three whole periods, and the switch a fourth time
+    truth = await comet.last_stats()
+    assert not truth["running"]
+    assert set(truth["last"]) == {"1:sw", "2:ln", "1:unwatched"}
+    assert {e["entityId"] for e in probe.events} == {"sw", "ln"}
+    assert all(e["entityId"] == "ln" for e in probe.events[seen:])
+    switch = [e for e in probe.events if e["entityId"] == "sw"]
+    stat = switch[-1]["payload"]
+    assert (stat["taskType"], stat["period"], stat["expiryPeriod"]) == ("snmp", 100, 50)
+    octets = [e["payload"]["payload"]["ifHCInOctets"] for e in switch]
+    growing = [b > a for a, b in itertools.pairwise(octets)]
+    assert octets[0] > 0
+    assert sum(growing) >= len(growing) - 1  # a counter grows (a rare reset aside)
+    link = next(e for e in probe.events if e["entityId"] == "ln")
+    assert link["entityType"] == 2
+    assert set(link["payload"]["payload"]) >= {"roundTripAverage", "packetLossPercentile"}
+
+
+async def test_replayed_stat_goes_to_its_entity_room(
+    comet: NodeCometServer, probes: list[Probe], tmp_path: Path
+) -> None:
+    probe = Probe(topics=("stat",), subscribe=False)
+    probes.append(probe)
+    await probe.connect(comet)
+    await probe.sio.emit("add-filtered-topic", ("stat", "1:a"))
+    await subscribed(comet, "stat:1:a")
+    storm = tmp_path / "stat.ndjson"
+    lines = [
+        ["stat", {"entityId": entity, "entityType": 1, "payload": {"n": n}}]
+        for n, entity in enumerate(["a", "b", "a", "c", "a"])
+    ]
+    storm.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for flow in (False, True):
+        probe.events.clear()
+        await comet.replay(storm, flow=flow)
+        await wait_for(lambda: len(probe.events) >= 3)
+        await asyncio.sleep(0.05)
+        assert [e["payload"]["n"] for e in probe.events] == [0, 2, 4]
+
+
+async def _rooms(comet: NodeCometServer, rooms: set[str]) -> bool:
+    return all(set(c["topics"]) == rooms for c in await comet.clients())
 
 
 async def test_invalid_session_is_rejected_with_data(comet: NodeCometServer) -> None:

@@ -56,6 +56,7 @@ from .flow_helpers import (
     without_secrets,
 )
 from .identity import default_title
+from .metrics_flow import MetricsOptionsMixin
 from .migration import ENTRY_MINOR_VERSION, ENTRY_VERSION
 from .mqtt_flow import MqttOptionsMixin
 from .scope_flow import ScopeSteps, ScopeStepsMixin
@@ -323,7 +324,9 @@ class SaymonConfigFlow(ScopeStepsMixin, ConfigFlow, domain=DOMAIN):
         return self.async_abort(reason=reason)
 
 
-class SaymonOptionsFlow(ScopeStepsMixin, EventsOptionsMixin, MqttOptionsMixin, OptionsFlow):
+class SaymonOptionsFlow(
+    ScopeStepsMixin, EventsOptionsMixin, MetricsOptionsMixin, MqttOptionsMixin, OptionsFlow
+):
     """Change what becomes devices, how long a lost connection is tolerated, and the mirror."""
 
     def __init__(self) -> None:
@@ -334,7 +337,7 @@ class SaymonOptionsFlow(ScopeStepsMixin, EventsOptionsMixin, MqttOptionsMixin, O
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Offer the settings separately: only the scope needs the server."""
         return self.async_show_menu(
-            step_id="init", menu_options=["scope", "grace_period", "events", "mqtt"]
+            step_id="init", menu_options=["scope", "metrics", "grace_period", "events", "mqtt"]
         )
 
     async def async_step_scope(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

@@ -81,7 +81,7 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
             "objects_in_scope": len(hub.objects_in_scope),
             "links_in_scope": len(hub.links_in_scope),
         },
-        "subscriptions": [s.topic for s in hub.comet.subscriptions],
+        "subscriptions": [s.topic for s in hub.comet.subscriptions if s.key is None],
         "comet": hub.comet.stats.as_dict(),
         "events_fired": dict(hub.bus.fired),
         "replayed": live.stats.replayed,
@@ -99,4 +99,5 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
             "jobs": live.jobs.diagnostics(),
             "unknown_topics": dict(live.stats.unknown_topics),
         },
+        "metrics": hub.metrics.diagnostics(),
     }

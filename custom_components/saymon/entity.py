@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -26,6 +26,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api.model import SaymonModel
 from .api.models import EntityType
 from .hub import SaymonHub
+from .hub.metric_registry import METRIC_PREFIX
+from .metric_catalog import MetricSpec
 from .runtime import SaymonConfigEntry
 from .states import state_key
 
@@ -49,6 +51,9 @@ class SaymonEntityDescription(EntityDescription):
     """Reports the link itself, so it stays available while the link is down."""
     placeholders: Mapping[str, str] | None = None
     """Translation placeholders of the name (e.g. an incident level's SAYMON name)."""
+    on_metrics: bool = False
+    """Written when the object's (or link's) metrics change; while added, its metrics are
+    followed (see :mod:`.hub.metrics`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,8 @@ class SaymonEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
     entity_description: SaymonEntityDescription
+    _metric_shown: tuple[bool, object] | None = None
+    """What a metric entity last showed (freshness and value), see ``on_metrics``."""
 
     def __init__(
         self, hub: SaymonHub, description: SaymonEntityDescription, target_id: str | None = None
@@ -94,7 +101,7 @@ class SaymonEntity(Entity):
         subject = description.subject
         if subject is Subject.SERVER or target_id is None:
             self._attr_unique_id = f"{hub.server_key}|{description.key}"
-            self._attr_device_info = DeviceInfo(identifiers={hub.server_identifier})
+            self._attr_device_info = hub.devices.device_info(hub.server_identifier)
         else:
             self._attr_unique_id = f"{hub.server_key}|{subject}|{target_id}|{description.key}"
             identifier = (
@@ -102,7 +109,7 @@ class SaymonEntity(Entity):
                 if subject is Subject.OBJECT
                 else hub.server_identifier
             )
-            self._attr_device_info = DeviceInfo(identifiers={identifier})
+            self._attr_device_info = hub.devices.device_info(identifier)
         placeholders = dict(description.placeholders or {})
         if subject is Subject.LINK and target_id is not None:  # the name says which link
             placeholders["link"] = hub.model.entity_name(EntityType.LINK, target_id) or target_id
@@ -117,6 +124,8 @@ class SaymonEntity(Entity):
             return signals.server
         if self.entity_description.on_problem:
             return signals.problem(self.target_id)
+        if self.entity_description.on_metrics:
+            return signals.metrics(self.target_id)
         return signals.entity(self.target_id)
 
     @property
@@ -157,7 +166,13 @@ class SaymonEntity(Entity):
         # connecting one method twice to one signal makes the second removal warn.
         for signal in dict.fromkeys((self.update_signal, signals.availability)):
             self.async_on_remove(
-                async_dispatcher_connect(self.hass, signal, self.async_write_ha_state)
+                async_dispatcher_connect(
+                    self.hass,
+                    signal,
+                    self._async_write_if_changed
+                    if self.entity_description.on_metrics and signal == self.update_signal
+                    else self.async_write_ha_state,
+                )
             )
         if self.target_id is not None:
             self.async_on_remove(
@@ -165,6 +180,32 @@ class SaymonEntity(Entity):
                     self.hass, signals.removed(self.target_id), self._async_deleted
                 )
             )
+            if self.entity_description.on_metrics:
+                link = self.entity_description.subject is Subject.LINK
+                self.hub.metrics.subscriptions.attach(
+                    self.target_id, EntityType.LINK if link else EntityType.OBJECT
+                )
+
+    async def async_will_remove_from_hass(self) -> None:
+        """A metric entity that goes no longer needs its object's metrics followed."""
+        await super().async_will_remove_from_hass()
+        if self.entity_description.on_metrics and self.target_id is not None:
+            self.hub.metrics.subscriptions.detach(self.target_id)
+
+    @callback
+    def _async_write_if_changed(self) -> None:
+        """Write a metric entity only when what it shows changed.
+
+        One signal wakes every metric entity of an object for each of its stats, and most
+        stats change a few metrics only (packets sent, exit codes, totals stay the same).
+        """
+        store = self.hub.model.metrics
+        path = self.entity_description.key.removeprefix(METRIC_PREFIX)
+        target = self.target_id or ""
+        shown = (store.fresh(target, path), store.value(target, path))
+        if shown != self._metric_shown:
+            self._metric_shown = shown
+            self.async_write_ha_state()
 
     async def _async_deleted(self) -> None:
         """Remove this entity from the entity registry (and so from Home Assistant)."""
@@ -192,3 +233,23 @@ def async_track_scope(
         entry.async_on_unload(
             hub.add_link_listener(lambda ids: async_add_entities(links(sorted(ids))))
         )
+
+
+def async_track_metrics(
+    entry: SaymonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    binary: bool,
+    make: Callable[[str, EntityType, MetricSpec], Entity],
+) -> None:
+    """Add the metric entities of one platform now, and those of metrics found later."""
+    hub = entry.runtime_data.hub
+
+    def add(items: Iterable[tuple[str, EntityType, MetricSpec]]) -> None:
+        entities = [
+            make(target, kind, spec) for target, kind, spec in items if spec.binary is binary
+        ]
+        if entities:
+            async_add_entities(entities)
+
+    add(hub.metrics.in_scope())
+    entry.async_on_unload(hub.metrics.add_listener(add))

@@ -1,9 +1,11 @@
-"""Sensors: active incidents (total and per level), object states, link states."""
+"""Sensors: active incidents (total and per level), object and link states, metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -13,18 +15,21 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.typing import StateType
+from homeassistant.helpers.typing import UNDEFINED, StateType
 
-from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING, IncidentLevel
+from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING, EntityType, IncidentLevel
 from .entity import (
     EntityView,
     SaymonEntity,
     SaymonEntityDescription,
     ServerView,
     Subject,
+    async_track_metrics,
     async_track_scope,
 )
 from .hub import SaymonHub
+from .hub.metric_registry import metric_key
+from .metric_catalog import MetricSpec, state_value
 from .runtime import SaymonConfigEntry
 
 PARALLEL_UPDATES = 0
@@ -37,7 +42,9 @@ class SaymonSensorDescription(SensorEntityDescription, SaymonEntityDescription):
     """A SAYMON sensor: of the server (``server_fn``) or of an object or link (``value_fn``)."""
 
     server_fn: Callable[[ServerView], StateType] | None = None
-    value_fn: Callable[[EntityView], StateType] | None = None
+    value_fn: Callable[[EntityView], StateType | datetime] | None = None
+    available_fn: Callable[[EntityView], bool] | None = None
+    """Whether the value can be trusted, beyond the object's own availability."""
 
 
 SERVER_SENSORS: tuple[SaymonSensorDescription, ...] = (
@@ -83,6 +90,36 @@ def level_description(level: IncidentLevel) -> SaymonSensorDescription:
     )
 
 
+@cache
+def metric_description(spec: MetricSpec, link_metric: str | None = None) -> SaymonSensorDescription:
+    """Describe the sensor of one metric (shared by every object or link with that metric).
+
+    ``link_metric``: the metric's name, for a link's sensor (named after the link too).
+    """
+    path, known = spec.path, spec.known
+    link = link_metric is not None
+    return SaymonSensorDescription(
+        key=metric_key(path),
+        translation_key="link_metric" if link else spec.translation_key,
+        name=UNDEFINED if link or known is not None else spec.fallback_name,
+        icon=known.icon if link and known is not None else None,
+        placeholders={"metric": link_metric} if link_metric is not None else None,
+        subject=Subject.LINK if link else Subject.OBJECT,
+        on_metrics=True,
+        native_unit_of_measurement=spec.unit,
+        device_class=spec.device_class,
+        state_class=spec.state_class,
+        suggested_unit_of_measurement=spec.suggested_unit,
+        suggested_display_precision=spec.precision,
+        entity_category=spec.category,
+        entity_registry_enabled_default=spec.enabled,
+        value_fn=lambda entity: state_value(
+            entity.model.metrics.value(entity.entity_id, path), spec.timestamp
+        ),
+        available_fn=lambda entity: entity.model.metrics.fresh(entity.entity_id, path),
+    )
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SaymonConfigEntry,
@@ -103,6 +140,18 @@ async def async_setup_entry(
         lambda ids: [SaymonSensor(hub, d, target) for target in ids for d in OBJECT_SENSORS],
         lambda ids: [SaymonSensor(hub, d, target) for target in ids for d in LINK_SENSORS],
     )
+    async_track_metrics(
+        entry,
+        async_add_entities,
+        False,
+        lambda target, kind, spec: SaymonSensor(
+            hub,
+            metric_description(
+                spec, hub.metrics.display_name(spec) if kind is EntityType.LINK else None
+            ),
+            target,
+        ),
+    )
 
 
 class SaymonSensor(SaymonEntity, SensorEntity):
@@ -117,13 +166,19 @@ class SaymonSensor(SaymonEntity, SensorEntity):
         super().__init__(hub, description, target_id)
 
     @property
-    def native_value(self) -> StateType:
+    def native_value(self) -> StateType | datetime:
         """Read the value from the model."""
         description = self.entity_description
         if description.server_fn is not None:
             return description.server_fn(self.server)
         assert description.value_fn is not None  # noqa: S101 - one of the two is given
         return description.value_fn(self.view)
+
+    @property
+    def available(self) -> bool:
+        """The object's availability, and the description's own test (metrics: not expired)."""
+        available_fn = self.entity_description.available_fn
+        return super().available and (available_fn is None or available_fn(self.view))
 
     @property
     def options(self) -> list[str] | None:

@@ -24,6 +24,7 @@ from homeassistant.util.json import JsonValueType
 from .api.errors import SaymonError, SaymonNotFoundError, SaymonPermissionError
 from .const import DOMAIN
 from .hub import SaymonHub
+from .metric_history import async_setup_metric_history
 from .operations_action import async_setup_operations_action
 from .runtime import SaymonConfigEntry
 from .schema_lib import vol
@@ -193,3 +194,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
     hass.services.async_register(DOMAIN, SERVICE_REFRESH, _refresh, REFRESH_SCHEMA)
     async_setup_operations_action(hass)
+    async_setup_metric_history(hass, _loaded_hubs)

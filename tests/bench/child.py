@@ -25,6 +25,7 @@ MODULES = {
     "startup": "tests.bench.startup",
     "memory": "tests.bench.memory",
     "traps": "tests.bench.traps",
+    "metrics": "tests.bench.metrics",
 }
 RESULT_PREFIX = "BENCH-RESULT "
 

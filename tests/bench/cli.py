@@ -1,4 +1,4 @@
-"""``scripts/bench``: run the measurements of issue 6 and print them beside their targets.
+"""``scripts/bench``: run the measurements of issues 6 and 16 and print them beside their targets.
 
 Every measurement at every scale runs in a child process (``python -m tests.bench.child``)
 with a time limit; a failure or a timeout becomes a FAIL row with the reason, and the run
@@ -35,6 +35,7 @@ NAMES = {
     "5": "startup",
     "6": "memory",
     "7": "traps",
+    "8": "metrics",
 }
 
 
@@ -87,6 +88,11 @@ def plan(names: Sequence[str], scales: Sequence[str], quick: bool) -> list[Job]:
                 params |= {"objects": 500, "rate": 100, "traps": 10_000}
                 params |= {"duration": 5 if quick else 10, "noisy": 50}
                 jobs.append(Job(name, params, 300))
+            elif name == "metrics" and n == 1:
+                # The issue's scale: 10,000 objects x ~10 metrics, a 60 s period.
+                stream = {"mode": "stream", "objects": 10_000, "rounds": 3 if quick else 8}
+                jobs.append(Job(name, params | stream, 1200))
+                jobs.append(Job(name, params | {"mode": "memory", "objects": 2000}, 1200))
     return jobs
 
 

@@ -1081,7 +1081,7 @@ async def _options_menu(hass: HomeAssistant, entry: MockConfigEntry, step: str) 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "init"
-    assert result["menu_options"] == ["scope", "grace_period", "events", "mqtt"]
+    assert result["menu_options"] == ["scope", "metrics", "grace_period", "events", "mqtt"]
     return await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": step}
     )
@@ -1264,7 +1264,12 @@ def test_every_field_and_key_is_translated() -> None:
         assert key in config["abort"]
     assert "wrong_account" in config["abort"]
     assert "wrong_server" in config["abort"]
-    assert set(english["options"]["abort"]) == {"cannot_connect", "invalid_auth", "unknown"}
+    assert set(english["options"]["abort"]) == {
+        "cannot_connect",
+        "invalid_auth",
+        "unknown",
+        "metrics_not_loaded",
+    }
     assert "scope" not in english["selector"], "the scope is chosen in menus now"
 
 

@@ -367,6 +367,15 @@ function emitter(room) {
   return room === "*" ? io : io.to(room);
 }
 
+// The room an event goes to: its topic, except `stat`, which Comet sends per entity to those
+// that did add-filtered-topic("stat", "<entityType>:<entityId>").
+function roomOf(event, payload) {
+  if (event === "stat" && payload !== null && typeof payload === "object") {
+    return filteredRoom("stat", `${payload.entityType}:${payload.entityId}`);
+  }
+  return event;
+}
+
 // Emits `count` events as fast as possible, yielding to the event loop every
 // few milliseconds so that Engine.IO can keep writing (and answering pings)
 // during bursts of hundreds of thousands of events.
@@ -428,8 +437,8 @@ function replay({ events, room, rate, stamp, times }) {
     const emitTimes = times ? new Array(events.length) : null;
     // Subscribers per room at the start, e.g. {"state-change": 2}.
     const recipients = {};
-    for (const [event] of events) {
-      const name = room || event;
+    for (const [event, payload] of events) {
+      const name = room || roomOf(event, payload);
       if (name in recipients) continue;
       recipients[name] =
         name === "*" ? io.of("/").sockets.size : (io.of("/").adapter.rooms.get(name) || new Set()).size;
@@ -444,7 +453,7 @@ function replay({ events, room, rate, stamp, times }) {
         stamp && payload !== null && typeof payload === "object" && !Array.isArray(payload)
           ? { ...payload, emitted_at: now }
           : payload;
-      emitter(room || event).emit(event, body);
+      emitter(room || roomOf(event, payload)).emit(event, body);
       if (emitTimes) emitTimes[i] = now;
       i++;
     };
@@ -563,7 +572,7 @@ function backlog(socket) {
 // many events it got and when its last one was emitted.
 function replayFlow({ events, room, maxPackets, maxBytes }) {
   return new Promise((resolve) => {
-    const names = new Set(events.map(([event]) => room || event));
+    const names = new Set(events.map(([event, payload]) => room || roomOf(event, payload)));
     const targets = [...io.of("/").sockets.values()]
       .filter((socket) => [...names].some((name) => name === "*" || socket.rooms.has(name)))
       .map((socket) => ({ socket, i: 0, emitted: 0, doneMs: null }));
@@ -600,7 +609,7 @@ function replayFlow({ events, room, maxPackets, maxBytes }) {
         let n = 0;
         while (target.i < events.length && n < 256) {
           const [event, payload] = events[target.i++];
-          const name = room || event;
+          const name = room || roomOf(event, payload);
           if (name === "*" || target.socket.rooms.has(name)) {
             target.socket.emit(event, payload);
             target.emitted++;
@@ -617,6 +626,151 @@ function replayFlow({ events, room, maxPackets, maxBytes }) {
     };
     step();
   });
+}
+
+// ---------------------------------------------------------------- stat probes
+
+// Every entity given to POST /stat/start runs one probe, as a SAYMON agent would: each period
+// (the entities spread evenly over it) its next stat goes to the sockets subscribed to it with
+// add-filtered-topic("stat", "<type>:<id>"). Payloads follow the simulator's probes
+// (tests/simulator/stats.py): counters grow with time and sometimes restart from zero.
+const probes = { entities: [], timer: null, last: new Map(), sent: 0, resets: 0 };
+
+function seeded(seed) {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 4294967296;
+  };
+}
+
+function uniform(rnd, low, high) {
+  return low + (high - low) * rnd();
+}
+
+function round(value, digits) {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+const COUNTER_RATES = {
+  snmp: {
+    ifHCInOctets: 2500000, ifHCOutOctets: 1200000, ifHCInUcastPkts: 2000, ifHCOutUcastPkts: 1100,
+    ifInErrors: 0.02, ifOutErrors: 0.01, ifInDiscards: 0.05, ifOutDiscards: 0.01,
+  },
+  fileSystem: { diskReads: 40, diskWrites: 25, diskReadBytes: 3000000, diskWriteBytes: 1500000 },
+};
+
+function probePayload(probe, periodMs) {
+  const rnd = probe.rnd;
+  const rates = COUNTER_RATES[probe.kind];
+  if (rates) {
+    if (Object.keys(probe.counters).length > 0 && rnd() < 0.02) {
+      for (const key of Object.keys(probe.counters)) probe.counters[key] = 0;
+      probes.resets++;
+    }
+    for (const [key, rate] of Object.entries(rates)) {
+      probe.counters[key] = (probe.counters[key] || 0) + Math.floor((rate * periodMs * uniform(rnd, 0.5, 1.5)) / 1000);
+    }
+  }
+  switch (probe.kind) {
+    case "ping": {
+      const average = round(uniform(rnd, 1, 40), 3);
+      const lost = rnd() < 0.8 ? 0 : rnd() < 0.5 ? 1 : 5;
+      return {
+        packetsTransmitted: 5, packetsReceived: 5 - lost, packetLossPercentile: lost * 20,
+        numberOfErrors: 0, numberOfDuplicates: 0, roundTripMinimal: round(average * 0.95, 3),
+        roundTripAverage: average, roundTripMaximum: round(average * 1.05, 3), exitCode: lost === 5 ? 1 : 0,
+      };
+    }
+    case "httpRequest": {
+      const failed = rnd() < 0.05;
+      return {
+        statusCode: failed ? 503 : 200, statusText: failed ? "Service Unavailable" : "OK",
+        responseTimeMs: Math.floor(uniform(rnd, 15, 900)),
+        headers: { "Content-Type": "application/json", Server: "nginx" },
+        body: {
+          status: failed ? "degraded" : "ok", version: "2.4.1",
+          queue: Math.floor(uniform(rnd, 0, 41)), started: 1700000000000,
+        },
+      };
+    }
+    case "cpu": {
+      const user = uniform(rnd, 2, 60), sys = uniform(rnd, 1, 20), wait = uniform(rnd, 0, 8);
+      const combined = Math.min(user + sys + wait, 100);
+      return {
+        percentageUsage: {
+          user: round(user, 2), sys: round(sys, 2), wait: round(wait, 2),
+          idle: round(100 - combined, 2), combined: round(combined, 2),
+        },
+        averageCpuLoad: {
+          oneMinuteAverageLoad: round(uniform(rnd, 0.1, 4), 2),
+          fiveMinutesAverageLoad: round(uniform(rnd, 0.1, 3), 2),
+          fifteenMinutesAverageLoad: round(uniform(rnd, 0.1, 2), 2),
+        },
+      };
+    }
+    case "memory": {
+      const total = 16 * 1024 ** 3, used = Math.floor(total * uniform(rnd, 0.2, 0.9));
+      return {
+        total, used, free: total - used, actualUsed: Math.floor(used * 0.8),
+        actualFree: total - Math.floor(used * 0.8), usedPercent: round((used / total) * 100, 2),
+        freePercent: round(((total - used) / total) * 100, 2),
+      };
+    }
+    case "fileSystem": {
+      const total = 512 * 1024 ** 3, used = Math.floor(total * uniform(rnd, 0.3, 0.95));
+      return {
+        total, used, free: total - used, avail: total - used,
+        usePercent: round((used / total) * 100, 2), ...probe.counters,
+      };
+    }
+    default:
+      return { ...probe.counters, ifOperStatus: 1, ifSpeed: 1000000000 };
+  }
+}
+
+function runProbe(probe, periodMs, expiryMs) {
+  const now = Date.now();
+  const stat = {
+    taskType: probe.kind, period: periodMs, timestamp: now,
+    agentId: "625439c60db03e3f4504b548", payload: probePayload(probe, periodMs),
+  };
+  if (expiryMs !== null) stat.expiryPeriod = expiryMs;
+  const key = `${probe.type}:${probe.id}`;
+  probes.last.set(key, stat);
+  io.to(filteredRoom("stat", key)).emit("stat", {
+    entityId: probe.id, entityType: probe.type, timestamp: now, payload: stat,
+  });
+  probes.sent++;
+}
+
+function stopProbes() {
+  if (probes.timer !== null) clearInterval(probes.timer);
+  probes.timer = null;
+}
+
+function startProbes({ entities, periodMs, expiryMs, seed }) {
+  stopProbes();
+  probes.entities = entities.map((e, i) => ({
+    type: e.type, id: e.id, kind: e.kind, counters: {}, rnd: seeded(seed * 1000003 + i),
+  }));
+  probes.sent = 0;
+  const started = Date.now();
+  let cycle = 0;
+  let done = 0;
+  const tick = () => {
+    const n = probes.entities.length;
+    const elapsed = Date.now() - started - cycle * periodMs;
+    const due = Math.min(n, Math.floor((elapsed / periodMs) * n) + 1);
+    while (done < due) runProbe(probes.entities[done++], periodMs, expiryMs);
+    if (done >= n && elapsed >= periodMs) {
+      cycle++;
+      done = 0;
+    }
+  };
+  tick();
+  probes.timer = setInterval(tick, Math.max(1, Math.min(20, Math.floor(periodMs / Math.max(probes.entities.length, 1)))));
 }
 
 // ---------------------------------------------------------------- control HTTP API
@@ -742,6 +896,33 @@ const routes = {
     return { emitted: count, recipients, payloads: count <= 10 ? payloads : undefined };
   },
 
+  "POST /stat/start": async (body) => {
+    const kinds = ["ping", "httpRequest", "cpu", "memory", "fileSystem", "snmp"];
+    if (!Array.isArray(body.entities)) throw new HttpError(400, "entities must be a list");
+    const entities = body.entities.map((e) => {
+      if (!e || typeof e.id !== "string" || ![1, 2].includes(e.type) || !kinds.includes(e.kind)) {
+        throw new HttpError(400, `entities need {type: 1|2, id, kind: ${kinds.join("|")}}`);
+      }
+      return e;
+    });
+    const periodMs = intField(body, "period_ms", 60000, { min: 1 });
+    const expiryMs = body.expiry_ms === undefined || body.expiry_ms === null ? null : intField(body, "expiry_ms", 0);
+    startProbes({ entities, periodMs, expiryMs, seed: intField(body, "seed", 1) });
+    return { entities: entities.length, period_ms: periodMs };
+  },
+
+  "POST /stat/stop": async () => {
+    stopProbes();
+    return { sent: probes.sent, resets: probes.resets };
+  },
+
+  "GET /stat/last": async () => ({
+    sent: probes.sent,
+    resets: probes.resets,
+    running: probes.timer !== null,
+    last: Object.fromEntries(probes.last),
+  }),
+
   "POST /emit-big": async (body) => {
     const event = stringField(body, "event");
     const bytes = intField(body, "bytes", 0);
@@ -800,6 +981,7 @@ let shuttingDown = false;
 function shutdown() {
   if (shuttingDown) return;
   shuttingDown = true;
+  stopProbes();
   log("shutting down");
   // io.close() sends Engine.IO CLOSE to polling clients and closes websockets,
   // i.e. what a graceful Comet restart looks like to clients.

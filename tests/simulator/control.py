@@ -149,7 +149,9 @@ def control_routes(sim: SaymonSimulator) -> list[web.RouteDef]:
 
     async def emit_stat(request: web.Request) -> web.Response:
         b = await body(request)
-        await sim.emit_stat(b.get("object_id", str), b.get("payload", dict, None))
+        await sim.emit_stat(
+            b.get("object_id", str), b.get("payload", dict, None), link=b.get("link", bool, False)
+        )
         return ok()
 
     async def server_event(request: web.Request) -> web.Response:
@@ -173,6 +175,9 @@ def control_routes(sim: SaymonSimulator) -> list[web.RouteDef]:
         faults.never = b.get("never", bool, faults.never)
         faults.shape = b.get("shape", str, faults.shape)
         return ok()
+
+    async def run_probes(_: web.Request) -> web.Response:
+        return ok(sent=await sim.run_probes())
 
     async def storm(request: web.Request) -> web.Response:
         b = await body(request)
@@ -251,6 +256,7 @@ def control_routes(sim: SaymonSimulator) -> list[web.RouteDef]:
         ("objects/{id}/rename", rename_object),
         ("objects/{id}/move", move_object),
         ("stat", emit_stat),
+        ("stat/probes", run_probes),
         ("storm", storm),
         ("server-event", server_event),
         ("operations/faults", operation_faults),

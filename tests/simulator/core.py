@@ -6,7 +6,7 @@ same Comet traffic for the same change.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from .accounts import Accounts, User
@@ -92,6 +92,18 @@ class SimulatorCore:
         """Delete an object and its subtree."""
         await self.publish(self.model.delete_object(object_id, self._actor(user)))
 
-    async def emit_stat(self, object_id: str, payload: dict[str, Any] | None = None) -> None:
-        """Publish a `stat` event for an object."""
-        await self.publish([self.model.stat_event(object_id, payload)])
+    async def emit_stat(
+        self, object_id: str, payload: dict[str, Any] | None = None, *, link: bool = False
+    ) -> None:
+        """Publish a `stat` event for an object (or link)."""
+        await self.publish([self.model.stat_event(object_id, payload, link=link)])
+
+    async def run_probes(self, keys: Iterable[tuple[int, str]] | None = None) -> int:
+        """Run the probes of `keys` (default: all) now and publish their stats; how many."""
+        model = self.model
+        events = [
+            event
+            for key in (list(model.probes.probes) if keys is None else keys)
+            if (event := model.probe_stat(key)) is not None
+        ]
+        return await self.publish(events)

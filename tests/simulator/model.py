@@ -36,6 +36,7 @@ from .errors import InvalidRequestError, NotFoundError
 from .events import EVENT_MODEL_CHANGED, EVENT_STAT, EVENT_STATE_CHANGE, Event
 from .generate import IdFactory, generate_world
 from .incidents import DEFAULT_INCIDENT_TIMEOUT_MS, EntityKey, IncidentBook
+from .stats import DEFAULT_PERIOD_MS, KIND_PING, ProbeBook, kind_for_class
 
 # Weighted pool for random changes: mostly back to Working, so storms do not end all red.
 _RANDOM_STATES = (
@@ -88,10 +89,14 @@ class SimulatorModel:
         seed: int = 1,
         clock: Callable[[], int] | None = None,
         incident_timeout_ms: int = DEFAULT_INCIDENT_TIMEOUT_MS,
+        stat_period_ms: int = DEFAULT_PERIOD_MS,
+        stat_expiry_ms: int | None = None,
     ) -> None:
         """Generate `objects` objects from `seed`; `clock` returns ms (fix it for exact tests).
 
         `incident_timeout_ms`: how long cleared incidents stay listed (0: to history at once).
+        `stat_period_ms` / `stat_expiry_ms`: `period` and `expiryPeriod` of every probe's stat
+        (every probe has a current stat from the start, as on a running SAYMON).
         """
         self.seed = seed
         self.clock = clock or now_ms
@@ -107,6 +112,18 @@ class SimulatorModel:
         self.tags: dict[str, str] = world.tags
         self.incidents = IncidentBook(self._new_id, incident_timeout_ms)
         self.last_stat: dict[EntityKey, dict[str, Any]] = {}
+        """Each entity's current stat (`GET /objects/:id/stat`, `POST /stat/search`)."""
+        self.probes = ProbeBook(stat_period_ms, stat_expiry_ms)
+        probe_rng = random.Random(f"{seed}:probes")  # apart: ids and states stay as they were
+        for obj in self.objects.values():
+            self.probes.add(
+                (ENTITY_OBJECT, obj.id), kind_for_class(obj.class_id, probe_rng), obj.id
+            )
+        for link in self.links.values():
+            self.probes.add((ENTITY_LINK, link.id), KIND_PING, link.id)
+        self._probe_rng = probe_rng
+        for key in list(self.probes.probes):
+            self.probe_stat(key)
         self._object_ids: list[str] | None = None
         for obj in self.objects.values():
             self.incidents.on_state_change(
@@ -281,6 +298,7 @@ class SimulatorModel:
         )
         self.objects[obj.id] = obj
         parent.child_ids.append(obj.id)
+        self.probes.add((ENTITY_OBJECT, obj.id), kind_for_class(class_id, self._probe_rng), obj.id)
         self._object_ids = None
         return obj.id, [self._model_event(CHANGE_CREATED, ENTITY_OBJECT, obj.id, user)]
 
@@ -329,10 +347,14 @@ class SimulatorModel:
         events: list[Event] = []
         for oid in removed:
             del self.objects[oid]
+            self.probes.probes.pop((ENTITY_OBJECT, oid), None)
+            self.last_stat.pop((ENTITY_OBJECT, oid), None)
             events += self.incidents.clear_entity((ENTITY_OBJECT, oid), now)
             events.append(self._model_event(CHANGE_REMOVED, ENTITY_OBJECT, oid, user))
         for link in [lk for lk in self.links.values() if {lk.source, lk.target} & gone]:
             del self.links[link.id]
+            self.probes.probes.pop((ENTITY_LINK, link.id), None)
+            self.last_stat.pop((ENTITY_LINK, link.id), None)
             events += self.incidents.clear_entity((ENTITY_LINK, link.id), now)
             events.append(self._model_event(CHANGE_REMOVED, ENTITY_LINK, link.id, user))
         if any(event.name == "incidents" for event in events):
@@ -342,16 +364,42 @@ class SimulatorModel:
 
     # --- stat ----------------------------------------------------------------------------
 
-    def stat_event(self, object_id: str, payload: dict[str, Any] | None = None) -> Event:
-        """Build a `stat` event for an object (ping-like by default); remembered for GET."""
-        obj = self.get_object(object_id)
+    def stat_event(
+        self, object_id: str, payload: dict[str, Any] | None = None, *, link: bool = False
+    ) -> Event:
+        """Build a `stat` event for an object or link; remembered as its current stat.
+
+        `payload` is the whole stat (`{taskType, period, timestamp, payload: {...}}`); without
+        it, the entity's probe runs (a ping-like stat for an entity without one).
+        """
+        key = (
+            (ENTITY_LINK, self.get_link(object_id).id)
+            if link
+            else (
+                ENTITY_OBJECT,
+                self.get_object(object_id).id,
+            )
+        )
         now = self.clock()
-        body = payload if payload is not None else ping_stat(self._rng, now)
-        self.last_stat[(ENTITY_OBJECT, obj.id)] = body
-        message = {
-            "entityId": obj.id,
-            "entityType": ENTITY_OBJECT,
-            "timestamp": now,
-            "payload": body,
-        }
-        return Event(EVENT_STAT, message, (ENTITY_OBJECT, obj.id))
+        body = payload if payload is not None else self.probes.next_stat(key, now)
+        return self._stat(key, body if body is not None else ping_stat(self._rng, now), now)
+
+    def probe_stat(self, key: EntityKey) -> Event | None:
+        """Run one entity's probe: its next stat event (None without a probe)."""
+        now = self.clock()
+        body = self.probes.next_stat(key, now)
+        return None if body is None else self._stat(key, body, now)
+
+    def _stat(self, key: EntityKey, body: dict[str, Any], now: int) -> Event:
+        self.last_stat[key] = body
+        self.probes.remember(key, body)
+        message = {"entityId": key[1], "entityType": key[0], "timestamp": now, "payload": body}
+        return Event(EVENT_STAT, message, key)
+
+    def stat_search(self, wanted: list[tuple[int, str]]) -> list[dict[str, Any]]:
+        """`POST /stat/search`: the current stat of each entity that has one, with its ids."""
+        return [
+            {"entityId": entity_id, "entityType": kind, **self.last_stat[(kind, entity_id)]}
+            for kind, entity_id in wanted
+            if (kind, entity_id) in self.last_stat
+        ]

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from .catalog import ENTITY_LINK, ENTITY_OBJECT
 from .entities import Incident
 from .faults import REST_PREFIX
 from .rest_support import (
@@ -20,6 +21,7 @@ from .rest_support import (
     query_int,
     require,
 )
+from .stats import numeric_paths, parse_time, valid_downsample
 
 OBJECT_DEFAULT_FIELDS: Final = (
     "id",
@@ -142,6 +144,67 @@ async def object_stat(request: web.Request) -> web.Response:
     model = core_of(request).model
     obj = model.get_object(request.match_info["id"])
     return json_response(model.last_stat.get((1, obj.id), {}))
+
+
+def _entity_key(item: Any) -> tuple[int, str] | None:
+    """One element of a `stat/search` body: `{"type": "objects"|"links", "id": ...}`."""
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        return None
+    kind = item.get("type", "objects")
+    if kind in ("links", "link", ENTITY_LINK):
+        return (ENTITY_LINK, item["id"])
+    if kind in ("objects", "object", ENTITY_OBJECT):
+        return (ENTITY_OBJECT, item["id"])
+    return None
+
+
+async def stat_search(request: web.Request) -> web.Response:
+    """POST /stat/search `[{"type", "id"}]` -> the stats of those that have one."""
+    authenticate(request)
+    body = await json_body(request)
+    if not isinstance(body, list):
+        raise ApiError(400, "BadRequest", "Expected a list of {type, id}.")
+    wanted = [key for item in body if (key := _entity_key(item)) is not None]
+    return json_response(core_of(request).model.stat_search(wanted))
+
+
+async def object_stat_meta(request: web.Request) -> web.Response:
+    """GET /objects/:id/stat/meta: the metadata of the object's stat ({} without a probe)."""
+    authenticate(request)
+    model = core_of(request).model
+    obj = model.get_object(request.match_info["id"])
+    return json_response(model.probes.meta((ENTITY_OBJECT, obj.id)))
+
+
+async def object_stat_metrics(request: web.Request) -> web.Response:
+    """GET /objects/:id/stat/metrics: the metric names of the object's current stat."""
+    authenticate(request)
+    model = core_of(request).model
+    obj = model.get_object(request.match_info["id"])
+    payload = model.last_stat.get((ENTITY_OBJECT, obj.id), {}).get("payload", {})
+    return json_response(sorted(numeric_paths(payload)))
+
+
+async def object_history(request: web.Request) -> web.Response:
+    """GET /objects/:id/history?metrics=a,b&from=&to=&downsample= (OpenTSDB-like series)."""
+    authenticate(request)
+    model = core_of(request).model
+    obj = model.get_object(request.match_info["id"])
+    metrics = [m for m in request.query.get("metrics", "").split(",") if m]
+    start = request.query.get("from", "")
+    if not metrics or not start:
+        raise ApiError(400, "BadRequest", 'Parameters "metrics" and "from" are required.')
+    now = model.clock()
+    downsample = request.query.get("downsample") or None
+    try:
+        begin = parse_time(start, now)
+        end = parse_time(request.query["to"], now) if request.query.get("to") else now
+    except ValueError as err:
+        raise ApiError(400, "BadRequest", str(err)) from None
+    if downsample is not None and not valid_downsample(downsample):
+        raise ApiError(400, "BadRequest", f"Bad downsample {downsample!r}.")
+    series = model.probes.history((ENTITY_OBJECT, obj.id), metrics, begin, end, downsample)
+    return json_response(series)
 
 
 async def set_object_state(request: web.Request) -> web.Response:
@@ -287,6 +350,10 @@ def rest_routes() -> list[web.RouteDef]:
         web.get(f"{p}/objects/{{id}}", get_object),
         web.get(f"{p}/objects/{{id}}/children", object_children),
         web.get(f"{p}/objects/{{id}}/stat", object_stat),
+        web.get(f"{p}/objects/{{id}}/stat/meta", object_stat_meta),
+        web.get(f"{p}/objects/{{id}}/stat/metrics", object_stat_metrics),
+        web.get(f"{p}/objects/{{id}}/history", object_history),
+        web.post(f"{p}/stat/search", stat_search),
         web.put(f"{p}/objects/{{id}}/state", set_object_state),
         web.get(f"{p}/links", list_links),
         web.get(f"{p}/links/{{id}}", get_link),

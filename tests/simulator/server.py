@@ -7,7 +7,7 @@ for manual runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 import random
 import ssl
 import time
@@ -32,6 +32,7 @@ from .rest import rest_routes
 from .rest_operations import OPERATIONS_KEY, operations_routes
 from .rest_support import CORE_KEY, rest_middleware
 from .server_events import payload, values_for
+from .stats import DEFAULT_PERIOD_MS
 from .web import web_routes
 
 DEFAULT_LOGIN = "admin"
@@ -72,17 +73,25 @@ class SaymonSimulator:
         ping_timeout: float = 20.0,
         clock: Callable[[], int] | None = None,
         incident_timeout: float = DEFAULT_INCIDENT_TIMEOUT_MS / 1000,
+        stat_period: float = DEFAULT_PERIOD_MS / 1000,
+        stat_expiry: float | None = None,
+        run_probes: bool = False,
     ) -> None:
         """Build the model now; nothing listens until `start()`. Ports 0 = pick free ports.
 
         `incident_timeout`: seconds a cleared incident stays in GET /incidents before SAYMON
-        moves it to the history (changeType 3); 0 moves it at once.
+        moves it to the history (changeType 3); 0 moves it at once. `stat_period` /
+        `stat_expiry`: seconds, the `period` / `expiryPeriod` of every probe's stat;
+        `run_probes`: run every probe once per period, spread over it (otherwise stats are
+        sent only when a test asks).
         """
         self.model = SimulatorModel(
             objects=objects,
             seed=seed,
             clock=clock,
             incident_timeout_ms=round(incident_timeout * 1000),
+            stat_period_ms=round(stat_period * 1000),
+            stat_expiry_ms=None if stat_expiry is None else round(stat_expiry * 1000),
         )
         self.accounts = Accounts(
             login=login, password=password, api_token=api_token, seed=seed, session_ttl=session_ttl
@@ -105,6 +114,8 @@ class SaymonSimulator:
         self._background: set[asyncio.Task[Any]] = set()
         self._tick_task: asyncio.Task[None] | None = None
         self._expiry_task: asyncio.Task[None] | None = None
+        self._run_probes = run_probes
+        self._probe_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -130,15 +141,17 @@ class SaymonSimulator:
             self._tick_task = asyncio.create_task(tick_forever(self.core, self._rng, self._tick))
         if self._expiry_task is None and self.model.incidents.timeout_ms > 0:
             self._expiry_task = asyncio.create_task(self._expire_forever())
+        if self._run_probes and self._probe_task is None:
+            self._probe_task = asyncio.create_task(self._probe_forever())
 
     async def stop(self) -> None:
         """Stop everything and cancel all background work (no task is left behind)."""
         tasks = [
             task
-            for task in (self._tick_task, self._expiry_task, *self._background)
+            for task in (self._tick_task, self._expiry_task, self._probe_task, *self._background)
             if task is not None
         ]
-        self._tick_task = self._expiry_task = None
+        self._tick_task = self._expiry_task = self._probe_task = None
         current = asyncio.current_task()
         for task in tasks:
             if task is not current:
@@ -167,6 +180,22 @@ class SaymonSimulator:
         while True:
             await asyncio.sleep(interval)
             await self.core.expire_incidents()
+
+    async def _probe_forever(self) -> None:
+        """Every probe runs once per period, the probes spread evenly over it (as agents do)."""
+        loop = asyncio.get_running_loop()
+        period = self.model.probes.period_ms / 1000
+        while True:
+            started = loop.time()
+            keys = list(self.model.probes.probes)
+            done = 0
+            while done < len(keys):
+                due = int((loop.time() - started) / period * len(keys)) + 1
+                if due > done:
+                    await self.core.run_probes(keys[done:due])
+                    done = due
+                await asyncio.sleep(min(0.02, period / max(len(keys), 1)))
+            await asyncio.sleep(max(0.0, started + period - loop.time()))
 
     async def add_rest_address(self) -> str:
         """Serve REST on one more port too (the same server at a second address); its URL."""
@@ -352,9 +381,18 @@ class SaymonSimulator:
         """Delete an object and its subtree (model-changed 3 each; links and incidents go too)."""
         await self.core.delete_object(object_id)
 
-    async def emit_stat(self, object_id: str, payload: dict[str, Any] | None = None) -> None:
-        """Send `stat` to sockets that did add-filtered-topic("stat", "1:<id>")."""
-        await self.core.emit_stat(object_id, payload)
+    async def emit_stat(
+        self, object_id: str, payload: dict[str, Any] | None = None, *, link: bool = False
+    ) -> None:
+        """Send `stat` to sockets that did add-filtered-topic("stat", "1:<id>") ("2:" links).
+
+        `payload`: the whole stat; without it the entity's probe runs.
+        """
+        await self.core.emit_stat(object_id, payload, link=link)
+
+    async def run_probes(self, keys: Iterable[tuple[int, str]] | None = None) -> int:
+        """Run probes now (default: every one) and send their stats; returns how many."""
+        return await self.core.run_probes(keys)
 
     async def emit_server_event(
         self,

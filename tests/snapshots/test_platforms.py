@@ -116,5 +116,6 @@ async def test_diagnostics(
             "events",
             "queue_peak",
             "held_peak",
+            "searched",
         )
     )

@@ -45,6 +45,8 @@ def test_topics() -> None:
     assert topics.link_event("l") == "home/saymon/_/links/l/event"
     assert topics.object_incidents("a+b") == "home/saymon/_/objects/ab/incidents"
     assert topics.connection == "home/saymon/_/connection"
+    assert topics.object_stat("o+1") == "home/saymon/_/objects/o1/stat"
+    assert topics.link_stat("l") == "home/saymon/_/links/l/stat"
     assert clean_base("   ") == "saymon"
     assert default_base("host.example:8080") == "saymon/host.example:8080"
 
@@ -59,6 +61,7 @@ def test_every_schema_is_a_valid_schema() -> None:
         "model_event",
         "mqtt_event",
         "notification_event",
+        "stat",
         "state",
         "state_event",
         "status",
@@ -117,6 +120,30 @@ def test_payloads_match_their_schemas() -> None:
             }
         ),
     )
+    stat = validate(
+        "b/objects/o1/stat",
+        payloads.stat(
+            "o1",
+            "object",
+            "Core",
+            timestamp=1_700_000_000_000,
+            task_type="ping",
+            metrics={"roundTripAverage": 1.5, "exitCode": 0, "up": True, "body.status": "ok"},
+            expired=["packetLossPercentile"],
+        ),
+    )
+    assert stat["metrics"]["roundTripAverage"] == 1.5
+    validate(
+        "b/links/l1/stat",
+        payloads.stat("l1", "link", None, timestamp=None, task_type=None, metrics={}, expired=[]),
+    )
+    with pytest.raises(jsonschema.ValidationError):  # a metric value is never an object
+        validate(
+            "b/objects/o/stat",
+            payloads.stat(
+                "o", "object", None, timestamp=None, task_type=None, metrics={"a": {}}, expired=[]
+            ),
+        )
     assert validate("b/incidents/count", payloads.count(3)) == 3
     assert validate("b/incidents/count/4", payloads.count(0)) == 0
     assert validate("b/status", payloads.ONLINE.encode()) == "online"

@@ -75,11 +75,11 @@ def test_services_yaml_strings_and_icons_name_the_same_actions() -> None:
 
 
 def test_registered_actions_are_described() -> None:
-    source = "".join(
+    source = "\n".join(
         (INTEGRATION / name).read_text(encoding="utf-8")
-        for name in ("services.py", "operations_action.py")
+        for name in ("services.py", "operations_action.py", "metric_history.py")
     )
-    registered = set(re.findall(r"^SERVICE_\w+ = \"(\w+)\"", source, re.MULTILINE))
+    registered = set(re.findall(r"^SERVICE_\w+(?:: Final)? = \"(\w+)\"", source, re.MULTILINE))
     assert registered
     assert registered == set(load_services())
 

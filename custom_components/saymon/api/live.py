@@ -46,7 +46,9 @@ from .events import (
     ModelChangedEvent,
     RawEvent,
     StateChangeEvent,
+    StatEvent,
 )
+from .metric_follow import MetricFollower
 from .model import (
     Change,
     IncidentChanged,
@@ -188,6 +190,14 @@ class SaymonLive:
         self.read_links = read_links
         self._listener = listener
         self._schedule = scheduler or _loop_scheduler
+        self.metrics = MetricFollower(
+            self.comet,
+            self.rest,
+            store=lambda: self.model.metrics,
+            report=lambda changes, replayed: self._report(changes, replayed=replayed),
+            schedule=self._schedule,
+        )
+        """Whose metrics (``stat``) are followed; the owner says (:meth:`MetricFollower.follow`)."""
         self._lock = asyncio.Lock()
         self._resyncing = False
         self._held: list[CometEvent] = []
@@ -219,6 +229,7 @@ class SaymonLive:
             if cancel is not None:
                 cancel()
         self._retry = self._count_check = None
+        self.metrics.stop()
         tasks = [task for task in self._tasks if task is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -368,6 +379,7 @@ class SaymonLive:
                 stats.last_resync_seconds = time.monotonic() - started
                 self._failures_in_row = 0
                 self._listener.on_resynced(renamed)
+                self._spawn(self.metrics.refresh(), "saymon-metrics")
                 return True
             finally:
                 self._resyncing = False
@@ -449,6 +461,8 @@ class SaymonLive:
         elif isinstance(event, SERVER_EVENT_TYPES):
             if not isinstance(event, JobEvent) or self.jobs.seen(event):
                 self._report([event])
+        elif isinstance(event, StatEvent):
+            self.metrics.on_event(event)
         elif isinstance(event, RawEvent):
             self._unknown_topic(event.topic)
 

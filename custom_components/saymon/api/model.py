@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 
 from .events import ModelChange
+from .metrics import MetricsChanged, MetricStore
 from .models import (
     LEVEL_CLEARED,
     EntityType,
@@ -103,8 +104,9 @@ class ModelChanged:
     name: str | None = None
 
 
-type Change = StateChanged | IncidentChanged | ModelChanged | ServerEvent
-"""What the live session reports; a server event (a trap, a job...) is its own change."""
+type Change = StateChanged | IncidentChanged | ModelChanged | ServerEvent | MetricsChanged
+"""What the live session reports; a server event (a trap, a job...) and new metric values are
+changes of their own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,8 @@ class SaymonModel:
     listed_cleared: int = 0
     """How many cleared incidents the last snapshot listed (the expected size of
     :attr:`cleared`; the hub resyncs when the memory outgrows what SAYMON can still send)."""
+    metrics: MetricStore = field(default_factory=MetricStore)
+    """The latest metrics (``stat``) of the objects and links whose metrics are followed."""
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> SaymonModel:

@@ -13,6 +13,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..api.model import SaymonModel
 from ..api.models import EntityType
@@ -42,6 +43,7 @@ class DeviceTree:
         self.links_in_scope: set[str] = set()
         self._device_ids: dict[str, str] = {}
         """Device id per object in scope, filled on first use, emptied when devices change."""
+        self._infos: dict[tuple[str, str], DeviceInfo] = {}
 
     @property
     def server_identifier(self) -> tuple[str, str]:
@@ -51,6 +53,17 @@ class DeviceTree:
     def object_identifier(self, object_id: str) -> tuple[str, str]:
         """Device registry identifier of an object's device (from SAYMON ids only)."""
         return (DOMAIN, object_key(self._account, object_id))
+
+    def device_info(self, identifier: tuple[str, str]) -> DeviceInfo:
+        """The device info of an entity of this device, one shared by all of them.
+
+        An object can have dozens of metric entities: one dictionary per device, not per
+        entity (Home Assistant only reads it).
+        """
+        info = self._infos.get(identifier)
+        if info is None:
+            info = self._infos[identifier] = DeviceInfo(identifiers={identifier})
+        return info
 
     def object_url(self, object_id: str) -> str:
         """Link into SAYMON's web UI for an object."""

@@ -1,11 +1,11 @@
 """The hub: one SAYMON server in Home Assistant, wired together.
 
-:class:`~..api.live.SaymonLive` reports typed changes; the hub, its listener, hands each batch in
-order to the consumers of its one change stream: the entities (:mod:`.signals`), the bus events
-(:mod:`.events`: read by the logbook, device triggers, the incident event entity), server events
-(:mod:`.server_events`, rate limited by the live session) and, when on, the MQTT mirror.
-Model changes first reshape scope and device tree (:mod:`.devices`); availability and repairs
-follow Comet (:mod:`.availability`); one :class:`~..coalesce.Coalescer` spaces writes in storms.
+SaymonLive (:mod:`..api.live`) reports typed changes; the hub, its listener, hands each batch in
+order to the consumers of its one change stream: entities (:mod:`.signals`), bus events
+(:mod:`.events`: logbook, device triggers, the incident event entity), server events
+(:mod:`.server_events`), metric entities (:mod:`.metrics`) and, when on, the MQTT mirror. Model
+changes first reshape scope and device tree (:mod:`.devices`); availability and repairs follow
+Comet (:mod:`.availability`); one :class:`~..coalesce.Coalescer` paces all writes in a storm.
 """
 
 from __future__ import annotations
@@ -29,13 +29,7 @@ from ..api.model import Change, ModelChanged, SaymonModel
 from ..api.models import Incident
 from ..api.rest import SaymonRestClient
 from ..coalesce import STORM_BACKLOG, Coalescer
-from ..const import (
-    CONF_COMET,
-    CONF_GRACE_PERIOD,
-    CONF_USER_ID,
-    DEFAULT_GRACE_PERIOD,
-    DOMAIN,
-)
+from ..const import CONF_COMET, CONF_GRACE_PERIOD, CONF_USER_ID, DEFAULT_GRACE_PERIOD, DOMAIN
 from ..credentials import credentials_from
 from ..identity import server_host
 from ..scope import Scope
@@ -44,6 +38,7 @@ from ..states import StateOptions
 from .availability import Availability
 from .devices import DeviceTree
 from .events import BusEvents
+from .metrics import MetricEntities
 from .server_events import ServerEvents
 from .signals import EntitySignals
 
@@ -92,6 +87,7 @@ class SaymonHub:
         self._object_listeners: list[Callable[[set[str]], None]] = []
         self._link_listeners: list[Callable[[set[str]], None]] = []
         self._shutting_down = False
+        self.metrics = MetricEntities(self)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -110,6 +106,7 @@ class SaymonHub:
                 translation_placeholders={"host": self.host, "error": str(err)},
             ) from err
         self.refresh_scope()
+        await self.metrics.async_setup()
         self.live.follow()
         self.availability.start()
 
@@ -124,6 +121,7 @@ class SaymonHub:
         self._shutting_down = True
         self.availability.stop()
         self.coalescer.cancel()
+        await self.metrics.async_shutdown()
         await self.live.stop()
 
     async def async_resync(self) -> bool:

@@ -10,11 +10,13 @@ entity and are rare, go out at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import sys
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from ..api.events import ModelChange
+from ..api.metrics import MetricsChanged
 from ..api.model import Change, IncidentChanged, ModelChanged, SaymonModel, StateChanged
 from ..coalesce import Coalescer
 from ..const import DOMAIN
@@ -28,6 +30,7 @@ class EntitySignals:
         """Register the flush with the hub's one coalescer."""
         self._hass = hass
         self._prefix = f"{DOMAIN}_{entry_id}"
+        self._availability = f"{self._prefix}_availability"
         self._dirty: set[str] = set()
         self._problem_marked: dict[str, bool] = {}
         """Problem value last signalled per object (the sensor reads the model when told)."""
@@ -42,7 +45,7 @@ class EntitySignals:
     @property
     def availability(self) -> str:
         """Signal sent to every entity when availability flips (rare, so a broadcast)."""
-        return f"{self._prefix}_availability"
+        return self._availability
 
     def entity(self, entity_id: str) -> str:
         """Signal for the state entities of one object or link (its state changed)."""
@@ -56,9 +59,17 @@ class EntitySignals:
         """
         return f"{self._prefix}_problem_{entity_id}"
 
+    def metrics(self, entity_id: str) -> str:
+        """Signal for the metric entities of one object or link (new values, expiry).
+
+        Interned, like :meth:`removed`: each of an object's many metric entities keeps the
+        signal names it listens to, and one string per object is enough.
+        """
+        return sys.intern(f"{self._prefix}_metrics_{entity_id}")
+
     def removed(self, entity_id: str) -> str:
         """Signal for the entities of an object or link that SAYMON deleted."""
-        return f"{self._prefix}_removed_{entity_id}"
+        return sys.intern(f"{self._prefix}_removed_{entity_id}")
 
     def mark(self, signal: str) -> None:
         """Send ``signal`` at the next flush (once, however often it is marked)."""
@@ -85,6 +96,8 @@ class EntitySignals:
                         self._problem_marked[entity_id] = problem
                         self.mark(self.problem(entity_id))
                 self.mark(self.server)
+            elif isinstance(change, MetricsChanged):
+                self.mark(self.metrics(change.entity_id))
             elif isinstance(change, ModelChanged) and change.change is ModelChange.REMOVED:
                 # Link entities hang on the server device, which stays: they must go themselves.
                 self.send_now(self.removed(change.entity_id))

@@ -53,6 +53,7 @@ from .broker import BrokerConfig, DedicatedBroker
 from .discovery import Discovery
 from .ha_transport import HomeAssistantMqttTransport
 from .server_events import ServerEventTopics
+from .stat_topics import StatTopics
 from .topics import Topics, clean_base, default_base
 from .transport import Transport
 
@@ -161,6 +162,7 @@ class SaymonMirror:
         self._unsubscribe: list[Callable[[], None]] = []
         self._stopped = False
         self.snapshots = 0
+        self.stats = StatTopics(hub, self.topics, self.transport, settings.retain)
 
     async def async_start(self) -> None:
         """Follow the hub's change stream and connect."""
@@ -176,6 +178,7 @@ class SaymonMirror:
             async_dispatcher_connect(
                 self._hass, hub.signals.availability, self._publish_connection
             ),
+            *self.stats.start(),
         ]
         await self.transport.async_start()
 
@@ -213,6 +216,7 @@ class SaymonMirror:
         dirty = self._dirty_states
         dirty.update(dict.fromkeys(hub.objects_in_scope, EntityType.OBJECT))
         dirty.update(dict.fromkeys(hub.links_in_scope, EntityType.LINK))
+        self.stats.republish()
         self._flush()
 
     @callback
@@ -368,6 +372,7 @@ class SaymonMirror:
             "queue_size": self.settings.queue_size,
             "connected": self.transport.connected,
             "snapshots_published": self.snapshots,
+            "stat_topics_published": self.stats.published,
             "transport": self.transport.stats(),
             "discovery": None if self.discovery is None else self.discovery.diagnostics(),
         }

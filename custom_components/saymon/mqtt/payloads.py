@@ -8,12 +8,15 @@ displays and simple scripts can use them as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from homeassistant.helpers.json import json_bytes
 
 SCHEMA_VERSION: Final = 1
+SCHEMA_MINOR: Final = 1
+"""Minor version of the format (``1.<minor>``): only topics and fields were added since 1.0,
+nothing a subscriber of 1.0 relies on changed. 1.1 added the stat topics."""
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"
 
@@ -93,5 +96,30 @@ def model_event(data: Mapping[str, Any]) -> bytes:
             "name": data.get("name"),
             "user_login": data.get("user_login"),
             "replayed": data["replayed"],
+        }
+    )
+
+
+def stat(
+    entity_id: str,
+    entity_type: str,
+    name: str | None,
+    *,
+    timestamp: int | None,
+    task_type: str | None,
+    metrics: Mapping[str, Any],
+    expired: Sequence[str],
+) -> bytes:
+    """Payload of a retained ``objects/<id>/stat`` or ``links/<id>/stat`` topic (format 1.1)."""
+    return json_bytes(
+        {
+            "schema": SCHEMA_VERSION,
+            "id": entity_id,
+            "type": entity_type,
+            "name": name,
+            "timestamp": timestamp,
+            "task_type": task_type,
+            "metrics": dict(metrics),
+            "expired": list(expired),
         }
     )

@@ -66,3 +66,11 @@ class Topics:
     def link_event(self, link_id: str) -> str:
         """A link's state changes (not retained)."""
         return f"{self.base}/links/{clean_segment(link_id)}/event"
+
+    def object_stat(self, object_id: str) -> str:
+        """An object's latest metrics (retained)."""
+        return f"{self.base}/objects/{clean_segment(object_id)}/stat"
+
+    def link_stat(self, link_id: str) -> str:
+        """A link's latest metrics (retained)."""
+        return f"{self.base}/links/{clean_segment(link_id)}/stat"
