@@ -87,6 +87,7 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
         "replayed": live.stats.replayed,
         "resyncs": live.stats.resyncs,
         "resync_failures": live.stats.resync_failures,
+        "count_resyncs": live.stats.count_resyncs,
         "unverified_incident_events": live.stats.unverified,
         "repaired_text_fields": dict(SANITIZED),
         "last_resync_seconds": live.stats.last_resync_seconds,

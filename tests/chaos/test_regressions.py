@@ -21,6 +21,7 @@ from custom_components.saymon.api.model import (
     IncidentChangeKind,
     SaymonModel,
     Snapshot,
+    Source,
 )
 from custom_components.saymon.api.models import EntityType, Incident
 from custom_components.saymon.api.rest import (
@@ -149,6 +150,28 @@ def test_the_memory_of_closed_incidents_is_bounded_by_what_saymon_can_still_send
     assert kinds(model.apply_snapshot(snapshot([], list(reversed(cleared))))) == []
 
 
+def test_a_late_word_about_an_incident_already_accounted_for_says_nothing() -> None:
+    # Found by the 12,000-incident storm under load: a resync moved a cleared incident to the
+    # history (SAYMON no longer listed it) and, its history read being newer, forgot it; its
+    # "moved to the history" event, still on its way, then arrived about an unknown incident
+    # and was replayed as opened and closed: a duplicate, and an id stuck as cleared.
+    model = SaymonModel.from_snapshot(snapshot([incident("a")], []))
+    late = incident("a", "3", cleared=500, last="1")
+    newer = incident("b", "3", cleared=900, last="1")
+    assert kinds(model.apply_snapshot(snapshot([late]))) == [(CLOSED, "a")]  # cleared, listed
+    model.apply_snapshot(snapshot([], [newer]))  # "a" left the list; the history read is newer
+    assert not model.knows_incident("a")  # forgotten: no read can report it as new
+    assert model.move_to_history("a", late) == []  # its late event
+    assert model.apply_incident(late, Source.FETCHED) == []  # or its REST read
+    assert not model.knows_incident("a")
+    # A snapshot still replays what it has never seen (its own marks decide what is new).
+    unseen = incident("c", "3", cleared=950, last="1", opened=920)
+    assert kinds(model.apply_snapshot(snapshot([], [unseen, newer]))) == [
+        (OPENED, "c"),
+        (CLOSED, "c"),
+    ]
+
+
 # -- the Comet client ----------------------------------------------------------------------------
 
 
@@ -239,6 +262,7 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
 
     hass.bus.async_listen(EVENT_INCIDENT, record)
     object_id = next(iter(rig.sim.model.objects))
+    now = rig.sim.model.clock()
     closed: dict[str, Any] = {
         "id": "66aa00bb11cc22dd33ee44ff",
         "entityId": object_id,
@@ -246,8 +270,8 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
         "state": 3,
         "lastState": 1,
         "text": "Alarm",
-        "timestamp": 1_000,
-        "clearTimestamp": 2_000,
+        "timestamp": now - 2_000,
+        "clearTimestamp": now - 1_000,  # cleared just now, after the last history read
     }
     # SAYMON knows this one (it is in its history); the other is fabricated.
     book = rig.sim.model.incidents
@@ -258,9 +282,9 @@ async def test_a_close_of_an_unseen_incident_reports_its_opening_too(
         state=3,
         last_state=1,
         text="Alarm",
-        timestamp=1_000,
+        timestamp=now - 2_000,
         reason_code=12,
-        clear_timestamp=2_000,
+        clear_timestamp=now - 1_000,
     )
     fabricated: dict[str, Any] = {**closed, "id": "55aa00bb11cc22dd33ee44ff"}
     await rig.sim.send_raw("incidents", {"changeType": 3, "payload": fabricated})

@@ -135,6 +135,8 @@ class LiveStats:
     """Changes found by resyncs (each reported once)."""
     unverified: int = 0
     """Incident events SAYMON did not confirm over REST (fabricated or broken ids)."""
+    count_resyncs: int = 0
+    """Resyncs asked for because SAYMON's ``incident-count`` disagreed with the model."""
     unknown_topics: Counter[str] = field(default_factory=Counter)
     """Events of topics this library does not know, by topic (each logged once)."""
 
@@ -616,6 +618,7 @@ class SaymonLive:
         if self._count_resynced_for == reported:
             return  # a resync did not explain this figure: another would not either
         self._count_resynced_for = reported
+        self.stats.count_resyncs += 1
         _LOGGER.debug(
             "SAYMON reports %d incidents, model has %d open and %d cleared; resyncing",
             reported,

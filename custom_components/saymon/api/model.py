@@ -269,7 +269,7 @@ class SaymonModel:
         """
         self._observe(incident)
         if not incident.is_active:
-            return self._close(incident, moved=False)
+            return self._close(incident, moved=False, source=source)
         incident_id = incident.id
         if incident_id in self.cleared:
             if source is Source.FETCHED:
@@ -294,7 +294,7 @@ class SaymonModel:
         return [IncidentChanged(IncidentChangeKind.UPDATED, incident)]
 
     def move_to_history(
-        self, incident_id: str, final: Incident | None = None
+        self, incident_id: str, final: Incident | None = None, source: Source = Source.LIVE
     ) -> list[IncidentChanged]:
         """SAYMON moved an incident to its history (stage 3; changeType 3).
 
@@ -305,17 +305,35 @@ class SaymonModel:
         if final is not None:
             self._observe(final)
         if incident_id in self.incidents or final is not None:
-            return self._close(final, moved=True, incident_id=incident_id)
+            return self._close(final, moved=True, incident_id=incident_id, source=source)
         if incident_id in self.cleared:
             self.moved[incident_id] = self.cleared.pop(incident_id)
         return []
 
     def _close(
-        self, final: Incident | None, *, moved: bool, incident_id: str | None = None
+        self,
+        final: Incident | None,
+        *,
+        moved: bool,
+        source: Source,
+        incident_id: str | None = None,
     ) -> list[IncidentChanged]:
-        """Bring an incident to stage 2 (``moved``: 3); report a close only the first time."""
+        """Bring an incident to stage 2 (``moved``: 3); report a close only the first time.
+
+        A live or read form of an incident the model does not know, cleared before
+        :attr:`history_mark`, is a late word about one already accounted for (forgotten once no
+        history read could report it as new, while its event was still on its way): nothing.
+        """
         incident_id = final.id if final is not None else incident_id
         assert incident_id is not None  # noqa: S101 - one of the two is always given
+        if (
+            source is not Source.SNAPSHOT
+            and final is not None
+            and self.history_mark is not None
+            and (final.clear_timestamp or 0) < self.history_mark
+            and not self.knows_incident(incident_id)
+        ):
+            return []
         previous = self.incidents.pop(incident_id, None)
         remembered = self.cleared.pop(incident_id, None)
         if remembered is None:
@@ -477,10 +495,12 @@ class SaymonModel:
         changes: list[IncidentChanged] = []
         # Open here, gone from SAYMON's list: closed (its final form from the history, if any).
         for incident_id in [i for i in self.incidents if i not in listed and i not in skip]:
-            changes.extend(self.move_to_history(incident_id, history.get(incident_id)))
+            changes.extend(
+                self.move_to_history(incident_id, history.get(incident_id), Source.SNAPSHOT)
+            )
         # Cleared here, no longer listed: SAYMON moved them to its history.
         for incident_id in [i for i in self.cleared if i not in listed and i not in skip]:
-            self.move_to_history(incident_id)
+            self.move_to_history(incident_id, source=Source.SNAPSHOT)
         changes.extend(self._replay_history(snapshot.history, skip))
         for incident in sorted(listed.values(), key=lambda item: item.is_active):
             changes.extend(self.apply_incident(incident, Source.SNAPSHOT))
@@ -508,7 +528,7 @@ class SaymonModel:
             if record.id in skip or self.knows_incident(record.id):
                 continue
             if mark is not None and cleared_at >= mark:
-                changes.extend(self.move_to_history(record.id, record))
+                changes.extend(self.move_to_history(record.id, record, Source.SNAPSHOT))
             elif cleared_at >= new_mark:  # old news now, but the next read lists it again
                 self.moved[record.id] = cleared_at
         self.moved = {key: when for key, when in self.moved.items() if when >= new_mark}
