@@ -193,7 +193,8 @@ def test_forgotten_incidents_are_bounded() -> None:
     model.apply_snapshot(snapshot(many))
     model.apply_snapshot(snapshot([], [incident("z", "3", cleared=10**9, last="1")]))
     assert len(model.forgotten) == FORGOTTEN_LIMIT
-    assert "i0" not in model.forgotten and f"i{FORGOTTEN_LIMIT + 4}" in model.forgotten
+    assert "i0" not in model.forgotten
+    assert f"i{FORGOTTEN_LIMIT + 4}" in model.forgotten
 
 
 # -- the Comet client ----------------------------------------------------------------------------
