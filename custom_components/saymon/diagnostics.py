@@ -70,6 +70,7 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
             "active_incidents": len(model.incidents),
             "cleared_incidents_listed": len(model.cleared),
             "moved_incidents_remembered": len(model.moved),
+            "forgotten_incidents_remembered": len(model.forgotten),
             "reported_incident_count": model.reported_count,
         },
         "scope": {

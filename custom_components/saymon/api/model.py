@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
+from itertools import islice
 
 from .events import ModelChange
 from .metrics import MetricsChanged, MetricStore
@@ -49,6 +50,11 @@ class IncidentChangeKind(StrEnum):
     OPENED = "opened"
     UPDATED = "updated"
     CLOSED = "closed"
+
+
+FORGOTTEN_LIMIT = 50_000
+"""Pruned incident ids remembered against late events (about 5 MB at most): as many as the
+Comet client's inbound queue can hold, so every event still on its way finds its id here."""
 
 
 class Source(Enum):
@@ -142,6 +148,9 @@ class SaymonModel:
     moved: dict[str, int] = field(default_factory=dict)
     """Incidents moved to the history (stage 3) that a history read could still report as new:
     cleared at or after :attr:`history_mark`. Pruned whenever the mark moves on."""
+    forgotten: dict[str, None] = field(default_factory=dict)
+    """Incidents pruned from :attr:`moved`: fully accounted for, yet an event about them may
+    still be on its way. The newest :data:`FORGOTTEN_LIMIT` ids, oldest dropped first."""
     _by_entity: dict[str, set[str]] = field(default_factory=dict)
     _level_counts: dict[str, int] = field(default_factory=dict)
     reported_count: int | None = None
@@ -268,6 +277,8 @@ class SaymonModel:
         undo-clear) or from a snapshot; SAYMON never brings an incident back from its history.
         """
         self._observe(incident)
+        if self._late(incident.id, source):
+            return []
         if not incident.is_active:
             return self._close(incident, moved=False, source=source)
         incident_id = incident.id
@@ -320,19 +331,14 @@ class SaymonModel:
     ) -> list[IncidentChanged]:
         """Bring an incident to stage 2 (``moved``: 3); report a close only the first time.
 
-        A live or read form of an incident the model does not know, cleared before
-        :attr:`history_mark`, is a late word about one already accounted for (forgotten once no
-        history read could report it as new, while its event was still on its way): nothing.
+        A live or read form of an incident the model has :attr:`forgotten` is a late word about
+        one already accounted for (pruned once no history read could report it as new, while its
+        event was still on its way): nothing. One the model never knew is replayed, whatever
+        its clear time: a resync leaves the incidents of held events to those events.
         """
         incident_id = final.id if final is not None else incident_id
         assert incident_id is not None  # noqa: S101 - one of the two is always given
-        if (
-            source is not Source.SNAPSHOT
-            and final is not None
-            and self.history_mark is not None
-            and (final.clear_timestamp or 0) < self.history_mark
-            and not self.knows_incident(incident_id)
-        ):
+        if self._late(incident_id, source):
             return []
         previous = self.incidents.pop(incident_id, None)
         remembered = self.cleared.pop(incident_id, None)
@@ -507,6 +513,21 @@ class SaymonModel:
         self.listed_cleared = sum(not incident.is_active for incident in listed.values())
         return changes
 
+    def _late(self, incident_id: str, source: Source) -> bool:
+        """Whether a form is a late word about a forgotten incident (a snapshot revives it)."""
+        if source is Source.SNAPSHOT:
+            self.forgotten.pop(incident_id, None)
+            return False
+        return incident_id in self.forgotten
+
+    def _forget(self, incident_ids: Iterable[str]) -> None:
+        """Remember pruned ids (bounded) so a late event about one says nothing."""
+        forgotten = self.forgotten
+        for incident_id in incident_ids:
+            forgotten[incident_id] = None
+        for incident_id in list(islice(forgotten, max(0, len(forgotten) - FORGOTTEN_LIMIT))):
+            del forgotten[incident_id]
+
     def _replay_history(
         self, history: Sequence[Incident] | None, skip: Collection[str]
     ) -> list[IncidentChanged]:
@@ -531,7 +552,9 @@ class SaymonModel:
                 changes.extend(self.move_to_history(record.id, record, Source.SNAPSHOT))
             elif cleared_at >= new_mark:  # old news now, but the next read lists it again
                 self.moved[record.id] = cleared_at
-        self.moved = {key: when for key, when in self.moved.items() if when >= new_mark}
+        kept = {key: when for key, when in self.moved.items() if when >= new_mark}
+        self._forget(key for key in self.moved if key not in kept)
+        self.moved = kept
         return changes
 
 
