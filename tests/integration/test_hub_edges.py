@@ -13,8 +13,8 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
 
 from .common import serving, setup_entry
 from .test_live import Bus

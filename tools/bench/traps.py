@@ -27,8 +27,8 @@ import orjson
 
 from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.states import state_key
-from tests.simulator import EVENT_STATE_CHANGE, SaymonSimulator
-from tests.simulator.server_events import payload, values_for
+from tools.simulator import EVENT_STATE_CHANGE, SaymonSimulator
+from tools.simulator.server_events import payload, values_for
 
 from . import storm as storms
 from .env import (

@@ -1,4 +1,4 @@
-"""``python -m tests.bench``: run the benchmarks (see ``--help``)."""
+"""``python -m tools.bench``: run the benchmarks (see ``--help``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A bare paho-mqtt publisher: the same messages as the mirror, to the same broker.
 
-``python -m tests.bench.bare_mqtt PORT FILE`` (a child process, like the mirror's broker
+``python -m tools.bench.bare_mqtt PORT FILE`` (a child process, like the mirror's broker
 client gets its own thread): one JSON array ``[topic, payload, qos, retain]`` per line. paho
 with ``loop_start()``, paho's own in-flight window off (it rescans its whole message store on
 every acknowledgement otherwise), at most 20,000 QoS 1 messages handed to paho and not yet

@@ -24,7 +24,7 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.states import state_key
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 from . import storm as storms
 from .env import (

@@ -1,6 +1,6 @@
 """Summarise a py-spy ``--format raw`` profile: where the time goes, self and inclusive.
 
-``python -m tests.bench.profile FILE [N]`` (``scripts/bench --profile NAME`` runs it).
+``python -m tools.bench.profile FILE [N]`` (``scripts/bench --profile NAME`` runs it).
 """
 
 from __future__ import annotations

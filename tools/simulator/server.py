@@ -1,6 +1,6 @@
 """SaymonSimulator: the REST listener, the Comet listener and the control API around one model.
 
-Tests drive it in-process through this class; the CLI (`python -m tests.simulator`) wraps it
+Tests drive it in-process through this class; the CLI (`python -m tools.simulator`) wraps it
 for manual runs.
 """
 

@@ -23,7 +23,7 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.saymon import binary_sensor, event, sensor  # noqa: F401 - imported now
 from custom_components.saymon.const import EVENT_INCIDENT, EVENT_STATE_CHANGED
-from tests.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
+from tools.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
 
 from .env import add_entry, home_assistant, rss_bytes, wait_until
 from .report import Figure

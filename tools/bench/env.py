@@ -50,10 +50,10 @@ from custom_components.saymon.const import (
     SCOPE_ALL,
 )
 from custom_components.saymon.hub import SaymonHub
-from tests.integration.common import entry_for
-from tests.mosquitto import MosquittoBroker
-from tests.node_comet import NodeCometServer
-from tests.simulator import SaymonSimulator
+from tools.ha_entry import entry_for
+from tools.mosquitto import MosquittoBroker
+from tools.node_comet import NodeCometServer
+from tools.simulator import SaymonSimulator
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_DIR = Path(__file__).resolve().parent / "node_bridge"

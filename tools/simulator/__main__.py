@@ -1,4 +1,4 @@
-"""Run the SAYMON simulator standalone for demos: `python -m tests.simulator --help`."""
+"""Run the SAYMON simulator standalone for demos: `python -m tools.simulator --help`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .tls import CertFiles, write_self_signed
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.simulator",
+        prog="python -m tools.simulator",
         description="Fake SAYMON server: REST (/node/api) and Comet (Socket.IO) on 127.0.0.1.",
     )
     parser.add_argument("--objects", type=int, default=40, help="number of objects (default 40)")

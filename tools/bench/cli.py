@@ -1,6 +1,6 @@
 """``scripts/bench``: run the measurements of issue 6 and print them beside their targets.
 
-Every measurement at every scale runs in a child process (``python -m tests.bench.child``)
+Every measurement at every scale runs in a child process (``python -m tools.bench.child``)
 with a time limit; a failure or a timeout becomes a FAIL row with the reason, and the run
 goes on. The table goes to stdout, the figures (with the machine's load before and after)
 to a JSON file.
@@ -93,7 +93,7 @@ def plan(names: Sequence[str], scales: Sequence[str], quick: bool) -> list[Job]:
 def run_job(job: Job) -> None:
     """Run one child; fill in its figures or its error."""
     started = time.monotonic()
-    argv = [sys.executable, "-m", "tests.bench.child", job.name, json.dumps(job.params)]
+    argv = [sys.executable, "-m", "tools.bench.child", job.name, json.dumps(job.params)]
     try:
         proc = subprocess.run(  # noqa: S603 - our own module
             argv,

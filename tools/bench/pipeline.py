@@ -36,7 +36,7 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.states import state_key
-from tests.simulator import EVENT_STATE_CHANGE, SaymonSimulator
+from tools.simulator import EVENT_STATE_CHANGE, SaymonSimulator
 
 from . import storm as storms
 from .env import (
@@ -124,7 +124,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
     sim = SaymonSimulator(objects=objects)
     await sim.start()
     node = await start_node_comet(sim)
-    bare = python_process("tests.bench.bare_sio", node.url, new_session(sim))
+    bare = python_process("tools.bench.bare_sio", node.url, new_session(sim))
     try:
         async with home_assistant() as hass:
             entry = await add_entry(hass, sim, comet_url=node.url)

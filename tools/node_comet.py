@@ -1,4 +1,4 @@
-"""Start, stop and steer the Node.js socket.io 4.5.0 server in ``tests/node_server``.
+"""Start, stop and steer the Node.js socket.io 4.5.0 server in ``tools/node_server``.
 
 SAYMON's push server ("Comet") is a Node socket.io 4.5.0 server. Testing our
 client against a Python re-implementation of the protocol would only test it

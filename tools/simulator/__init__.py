@@ -1,6 +1,6 @@
 """A SAYMON server simulator (REST + Comet Socket.IO) for tests and local demos.
 
-Import `SaymonSimulator` for in-process use; run `python -m tests.simulator --help` for a
+Import `SaymonSimulator` for in-process use; run `python -m tools.simulator --help` for a
 standalone server.
 """
 

@@ -16,7 +16,7 @@ import shutil
 from typing import Any
 
 from custom_components.saymon.mqtt.mirror import SaymonMirror
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 from .env import (
     LineProcess,
@@ -141,7 +141,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         path = tmp / "messages.ndjson"
         path.write_text("".join(json.dumps(m) + "\n" for m in sent))
         await probe.command("reset {}")
-        bare = python_process("tests.bench.bare_mqtt", str(broker.port), str(path))
+        bare = python_process("tools.bench.bare_mqtt", str(broker.port), str(path))
         await bare.start()
         result = await bare.command("go", timeout=180)
         status = await _wait_probe(probe, len(sent))

@@ -44,7 +44,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from tests.simulator.tls import CertFiles
+from tools.simulator.tls import CertFiles
 
 LOCALHOST = "127.0.0.1"
 

@@ -1,6 +1,6 @@
 """SAYMON's server events (traps, MQTT messages, notifications, jobs, bulks) in every known shape.
 
-The payload templates live in ``tests/server_event_shapes.json``, which the Node socket.io
+The payload templates live in ``tools/server_event_shapes.json``, which the Node socket.io
 server reads too, so both test servers send the same documented, plausible and surprising
 shapes. A template's ``"$NAME"`` placeholders are filled from :func:`values_for`.
 """

@@ -19,7 +19,7 @@ import aiohttp
 from custom_components.saymon.api.live import OBJECT_FIELDS
 from custom_components.saymon.api.model import SaymonModel, Snapshot, index_by_id
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 from .report import Figure
 

@@ -1,4 +1,4 @@
-"""Run one measurement in this process: ``python -m tests.bench.child NAME PARAMS_JSON``.
+"""Run one measurement in this process: ``python -m tools.bench.child NAME PARAMS_JSON``.
 
 The figures go to stdout as one line ``BENCH-RESULT <json>``; logs go to stderr. A failure
 still prints a result line carrying the error, so the front end reports it and goes on.
@@ -18,13 +18,13 @@ from typing import Any
 from .report import Figure
 
 MODULES = {
-    "pipeline": "tests.bench.pipeline",
-    "latency": "tests.bench.latency",
-    "mirror": "tests.bench.mirror",
-    "bridge": "tests.bench.bridge",
-    "startup": "tests.bench.startup",
-    "memory": "tests.bench.memory",
-    "traps": "tests.bench.traps",
+    "pipeline": "tools.bench.pipeline",
+    "latency": "tools.bench.latency",
+    "mirror": "tools.bench.mirror",
+    "bridge": "tools.bench.bridge",
+    "startup": "tools.bench.startup",
+    "memory": "tools.bench.memory",
+    "traps": "tools.bench.traps",
 }
 RESULT_PREFIX = "BENCH-RESULT "
 

@@ -1,6 +1,6 @@
 """A bare python-socketio client with an empty handler: the ceiling for any Python client.
 
-Run as a child process (``python -m tests.bench.bare_sio URL SESSION``) so it does not share
+Run as a child process (``python -m tools.bench.bare_sio URL SESSION``) so it does not share
 the measured process's CPU core or GIL. Default ``AsyncClient`` (one task per event, as the
 library does it), WebSocket, subscribed to ``state-change`` and ``incidents``. Prints
 ``{"ready": true}`` once subscribed; answers ``status`` with how many events arrived, when

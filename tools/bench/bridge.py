@@ -26,7 +26,7 @@ from custom_components.saymon.const import (
     EVENT_INCIDENT,
     EVENT_STATE_CHANGED as SAYMON_STATE_CHANGED,
 )
-from tests.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE
+from tools.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE
 
 from . import storm as storms
 from .env import (
@@ -125,7 +125,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         figures.append(Figure("4", name, value, unit, scale=scale, **kw))
 
     tmp = work_dir()
-    from tests.simulator import SaymonSimulator
+    from tools.simulator import SaymonSimulator
 
     sim = SaymonSimulator(objects=objects)
     await sim.start()

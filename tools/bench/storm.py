@@ -18,7 +18,7 @@ import random
 
 import orjson
 
-from tests.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
+from tools.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
 
 
 @dataclass(slots=True)
