@@ -47,6 +47,7 @@ from .events import (
     RawEvent,
     StateChangeEvent,
 )
+from .incident_reads import IncidentReads
 from .model import (
     Change,
     IncidentChanged,
@@ -185,6 +186,7 @@ class SaymonLive:
         )
         self.operations = SaymonOperations(self.rest)
         self.jobs = JobFollower(self.operations, self._report_job, self._spawn)
+        self.incident_reads = IncidentReads(self._fetch_incident, self._spawn, self._resync_now)
         self.model = SaymonModel()
         self.stats = LiveStats()
         self.read_links = read_links
@@ -418,6 +420,9 @@ class SaymonLive:
 
     def _on_events_lost(self, dropped: int) -> None:
         _LOGGER.debug("%d SAYMON events were dropped; resyncing", dropped)
+        self._resync_now()
+
+    def _resync_now(self) -> None:
         self._spawn(self._resync(), "saymon-resync")
 
     def _on_auth_failed(self, _err: SaymonInvalidCredentialsError | None) -> None:
@@ -491,7 +496,7 @@ class SaymonLive:
                 or self._unknown_entity(incident)
             )
         ):
-            self._spawn(self._fetch_incident(event.incident_id), "saymon-incident")
+            self.incident_reads.add(event.incident_id)
         else:
             self._report_incidents(model.apply_incident(incident))
 
