@@ -22,7 +22,7 @@ import pytest
 import socketio
 import socketio.exceptions
 
-from tests.node_comet import NodeCometError, NodeCometServer
+from tools.node_comet import NodeCometError, NodeCometServer
 
 pytestmark = pytest.mark.node
 

@@ -24,7 +24,7 @@ import pytest
 import socketio
 from yarl import URL
 
-from tests.simulator import (
+from tools.simulator import (
     CHANGE_CREATED,
     CHANGE_MODIFIED,
     CHANGE_REMOVED,
@@ -44,8 +44,8 @@ from tests.simulator import (
     SaymonSimulator,
     SimulatorModel,
 )
-from tests.simulator.accounts import Accounts
-from tests.simulator.tls import write_self_signed
+from tools.simulator.accounts import Accounts
+from tools.simulator.tls import write_self_signed
 
 TOKEN = "TEST-TOKEN"
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
@@ -930,7 +930,7 @@ async def test_cli_prints_connection_info_and_stops() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.simulator",
+        "tools.simulator",
         "--objects",
         "25",
         "--rest-port",

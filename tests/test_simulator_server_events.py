@@ -14,8 +14,8 @@ import time
 import aiohttp
 import pytest
 
-from tests.simulator import SaymonSimulator
-from tests.simulator.server_events import SHAPES, TOPICS
+from tools.simulator import SaymonSimulator
+from tools.simulator.server_events import SHAPES, TOPICS
 
 from .test_simulator import comet, csrf_header, get_json, login
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.simulator import STATE_ALARM, SaymonSimulator
-from tests.simulator.web import render_with_node as run_render
+from tools.simulator import STATE_ALARM, SaymonSimulator
+from tools.simulator.web import render_with_node as run_render
 
 
 async def test_visit_link_opens_a_page_naming_the_object() -> None:

@@ -21,11 +21,11 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
-import voluptuous as vol
 
 from . import server_triggers
 from .const import DOMAIN, EVENT_INCIDENT, EVENT_STATE_CHANGED
 from .identity import object_id_of
+from .schema_lib import vol
 
 TRIGGER_INCIDENT_OPENED = "incident_opened"
 TRIGGER_INCIDENT_CLOSED = "incident_closed"

@@ -90,6 +90,8 @@ def hub_diagnostics(hub: SaymonHub) -> dict[str, Any]:
         "resync_failures": live.stats.resync_failures,
         "count_resyncs": live.stats.count_resyncs,
         "unverified_incident_events": live.stats.unverified,
+        "incident_reads_peak": live.incident_reads.peak,
+        "incident_reads_replaced_by_resync": live.incident_reads.overflows,
         "repaired_text_fields": dict(SANITIZED),
         "last_resync_seconds": live.stats.last_resync_seconds,
         "rest_logins": hub.rest.logins,

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 API_TOKEN = "tok-3f9c1e2a"
 

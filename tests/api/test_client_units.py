@@ -28,8 +28,8 @@ from custom_components.saymon.api.rest import (
 from custom_components.saymon.api.stats import CometStats
 from custom_components.saymon.api.subscription import Subscription
 from custom_components.saymon.api.url import CometEndpoint
-from tests.simulator import SaymonSimulator
 from tests.util import Recorder, wait_for
+from tools.simulator import SaymonSimulator
 
 
 def test_subscription_arguments() -> None:

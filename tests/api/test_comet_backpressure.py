@@ -22,8 +22,8 @@ from custom_components.saymon.api.events import CometEvent, StateChangeEvent
 from custom_components.saymon.api.url import CometEndpoint
 from tests.api import test_comet_node as base
 from tests.api.test_comet_node import MakeClient, subscribed
-from tests.node_comet import NodeCometServer
 from tests.util import Recorder, wait_for
+from tools.node_comet import NodeCometServer
 
 # Holding frames raw while the queue is full is done by the inline Engine.IO client.
 pytestmark = [pytest.mark.node, pytest.mark.library_hooks]

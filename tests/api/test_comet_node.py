@@ -35,8 +35,8 @@ from custom_components.saymon.api.events import (
 )
 from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.api.url import CometEndpoint
-from tests.node_comet import NodeCometServer
 from tests.util import Recorder, wait_for
+from tools.node_comet import NodeCometServer
 
 pytestmark = pytest.mark.node
 

@@ -28,8 +28,8 @@ from custom_components.saymon.api.server_events import (
 )
 from custom_components.saymon.api.url import CometEndpoint
 from tests.http_proxy import NoWebSocketProxy
-from tests.node_comet import CometClient as NodeClient, NodeCometServer
 from tests.util import Recorder, wait_for
+from tools.node_comet import CometClient as NodeClient, NodeCometServer
 
 pytestmark = pytest.mark.node
 

@@ -24,9 +24,9 @@ from custom_components.saymon.api.events import (
 from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
 from custom_components.saymon.api.url import comet_endpoint
-from tests.simulator import CLASS_SWITCH, STATE_ALARM, STATE_WORKING, SaymonSimulator
-from tests.simulator.tls import write_self_signed
 from tests.util import Recorder, wait_for
+from tools.simulator import CLASS_SWITCH, STATE_ALARM, STATE_WORKING, SaymonSimulator
+from tools.simulator.tls import write_self_signed
 
 TOPICS = ("incidents", "incident-count", "state-change", "model-changed")
 

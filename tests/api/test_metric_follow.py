@@ -15,9 +15,9 @@ from custom_components.saymon.api.metrics import MetricsChanged
 from custom_components.saymon.api.model import Change
 from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.api.rest import PasswordCredentials, SaymonRestClient
-from tests.node_comet import NodeCometServer
-from tests.simulator import ENTITY_LINK, ENTITY_OBJECT, SaymonSimulator
 from tests.util import wait_for
+from tools.node_comet import NodeCometServer
+from tools.simulator import ENTITY_LINK, ENTITY_OBJECT, SaymonSimulator
 
 
 class Listener:

@@ -29,8 +29,8 @@ from custom_components.saymon.api.server_events import (
     JobEvent,
     JobEventKind,
 )
-from tests.simulator import SaymonSimulator
 from tests.util import wait_for
+from tools.simulator import SaymonSimulator
 
 from .test_server_events import Listener
 

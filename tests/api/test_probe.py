@@ -24,7 +24,7 @@ from custom_components.saymon.api.probe import (
 )
 from custom_components.saymon.api.url import CometEndpoint
 from tests.http_proxy import NoWebSocketProxy
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 from .test_rest import free_port
 

@@ -30,7 +30,7 @@ from custom_components.saymon.api.rest import (
     TokenCredentials,
     _parse_list,
 )
-from tests.simulator import (
+from tools.simulator import (
     STATE_ALARM,
     STATE_WORKING,
     VIEWER_LOGIN,

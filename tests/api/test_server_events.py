@@ -39,9 +39,9 @@ from custom_components.saymon.api.server_events import (
     unquote,
 )
 from custom_components.saymon.api.url import CometEndpoint
-from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
-from tests.simulator.server_events import SHAPES, TOPICS, payload, values_for
 from tests.util import wait_for
+from tools.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
+from tools.simulator.server_events import SHAPES, TOPICS, payload, values_for
 
 OBJECT = ("5ac3a4b2a9fd5c3965dac350", "SNMP TRAP")
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, settings
 import pytest
 
 from custom_components.saymon.const import DOMAIN
-from tests.mosquitto import MosquittoBroker
-from tests.simulator import SaymonSimulator
+from tools.mosquitto import MosquittoBroker
+from tools.simulator import SaymonSimulator
 
 from . import report
 from .proxy import FreezeProxy

@@ -24,7 +24,7 @@ from typing import Any
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 
 from custom_components.saymon.const import EVENT_INCIDENT
-from tests.simulator import EVENT_INCIDENTS, SaymonSimulator
+from tools.simulator import EVENT_INCIDENTS, SaymonSimulator
 
 OUTAGE = "outage"
 """The live link (Comet, the network) was down; a reconnect must replay what changed."""

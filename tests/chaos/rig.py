@@ -43,8 +43,8 @@ from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
 from custom_components.saymon.states import BUILTIN_STATE_KEYS
 from tests.integration.common import entry_for, settled
-from tests.mosquitto import MosquittoBroker, Subscriber
-from tests.simulator import (
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import (
     EVENT_INCIDENT_COUNT,
     EVENT_INCIDENTS,
     EVENT_STATE_CHANGE,

@@ -17,7 +17,7 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 
 from custom_components.saymon.const import DOMAIN
-from tests.simulator import CLASS_HOST
+from tools.simulator import CLASS_HOST
 
 from .conftest import MakeRig
 from .ledger import HA_DOWN

@@ -30,10 +30,10 @@ from custom_components.saymon.api.rest import (
     SaymonRestClient,
 )
 from custom_components.saymon.const import DOMAIN, EVENT_STATE_CHANGED
-from tests.mosquitto import Subscriber
-from tests.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING
-from tests.simulator.entities import SimObject
 from tests.util import wait_for
+from tools.mosquitto import Subscriber
+from tools.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING
+from tools.simulator.entities import SimObject
 
 from . import report
 from .conftest import MakeRig

@@ -28,8 +28,8 @@ from custom_components.saymon.states import BUILTIN_STATE_KEYS
 from tests.e2e.hass_process import HassClient, HassProcess, HassWebSocket, Owner, onboard
 from tests.e2e.saymon_flows import add_saymon_entry, enable_mqtt_mirror, wait_settled
 from tests.e2e.stack import around_hass
-from tests.mosquitto import MosquittoBroker, Received, Subscriber
-from tests.simulator import SaymonSimulator
+from tools.mosquitto import MosquittoBroker, Received, Subscriber
+from tools.simulator import SaymonSimulator
 
 from . import report
 from .ledger import HA_DOWN, BusLedger, SimIncidentLog, Window, compare

@@ -33,9 +33,9 @@ from custom_components.saymon.api.rest import (
 from custom_components.saymon.api.url import comet_endpoint
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.diagnostics import hub_diagnostics
-from tests.simulator import SaymonSimulator
-from tests.simulator.entities import Incident as SimIncident
 from tests.util import Recorder, wait_for
+from tools.simulator import SaymonSimulator
+from tools.simulator.entities import Incident as SimIncident
 
 from .conftest import MakeRig
 from .proxy import FreezeProxy

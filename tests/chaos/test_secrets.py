@@ -36,8 +36,8 @@ from custom_components.saymon.api.rest import (
 from custom_components.saymon.api.url import comet_endpoint
 from custom_components.saymon.const import AUTH_TOKEN, CONF_API_TOKEN, CONF_COMET, DOMAIN
 from custom_components.saymon.diagnostics import async_get_config_entry_diagnostics
-from tests.mosquitto import Subscriber, free_port
-from tests.simulator.accounts import Session
+from tools.mosquitto import Subscriber, free_port
+from tools.simulator.accounts import Session
 
 from . import report
 from .conftest import MakeRig

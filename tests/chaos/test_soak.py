@@ -66,7 +66,7 @@ import pytest
 from custom_components.saymon.api import comet as comet_module
 from custom_components.saymon.api.comet import CometClient
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import EVENT_STATE_CHANGE, SaymonSimulator
+from tools.simulator import EVENT_STATE_CHANGE, SaymonSimulator
 
 from . import report
 from .conftest import MakeRig

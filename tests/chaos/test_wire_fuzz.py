@@ -17,7 +17,7 @@ import time
 import pytest
 
 from custom_components.saymon.api.stats import MALFORMED_FRAME
-from tests.simulator import STATE_ALARM, STATE_WORKING
+from tools.simulator import STATE_ALARM, STATE_WORKING
 
 from . import report
 from .conftest import MakeRig

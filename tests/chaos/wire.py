@@ -12,8 +12,8 @@ import json
 import random
 from typing import Any
 
-from tests.simulator import SaymonSimulator
-from tests.simulator.server_events import SHAPES, payload, values_for
+from tools.simulator import SaymonSimulator
+from tools.simulator.server_events import SHAPES, payload, values_for
 
 HOSTILE_VALUES: list[Any] = [
     None,

@@ -2,7 +2,7 @@
 
 It starts
 
-* the SAYMON simulator (``tests/simulator``) with a tree of ``--objects`` objects that changes
+* the SAYMON simulator (``tools/simulator``) with a tree of ``--objects`` objects that changes
   one to three object states every ``--tick`` seconds (opening, changing and closing
   incidents),
 * a Mosquitto broker on 127.0.0.1,
@@ -18,7 +18,7 @@ until Ctrl-C, which stops everything it started. The ports are remembered in
 (the simulator's seeded user id and address stay the same).
 
 A SAYMON device's **Visit** link opens the simulator's own page for that object
-(``tests/simulator/web.py``). ``tests/e2e/test_develop.py`` starts this configuration (with a
+(``tools/simulator/web.py``). ``tests/e2e/test_develop.py`` starts this configuration (with a
 placeholder frontend) and checks both.
 """
 
@@ -43,8 +43,8 @@ from typing import Any, Final
 import aiohttp
 
 from custom_components.saymon.mqtt.topics import default_base
-from tests.mosquitto import MosquittoBroker
-from tests.simulator import SaymonSimulator
+from tools.mosquitto import MosquittoBroker
+from tools.simulator import SaymonSimulator
 
 from .hass_process import (
     LOCALHOST,
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("aiohttp.access", "socketio", "engineio", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.quiet:
-        logging.getLogger("tests.simulator").setLevel(logging.WARNING)
+        logging.getLogger("tools.simulator").setLevel(logging.WARNING)
     ensure_frontend(sys.executable)
     try:
         return asyncio.run(run(args))

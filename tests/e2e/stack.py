@@ -11,8 +11,8 @@ import contextlib
 
 import aiohttp
 
-from tests.mosquitto import MosquittoBroker, Subscriber
-from tests.simulator import SaymonSimulator
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import SaymonSimulator
 
 from .hass_process import HassProcess
 

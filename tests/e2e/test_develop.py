@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.simulator import SaymonSimulator
-from tests.simulator.web import render_with_node
+from tools.simulator import SaymonSimulator
+from tools.simulator.web import render_with_node
 
 from .develop import DEMO_OWNER, demo_hass, saymon_entry
 from .hass_process import HassClient, HassWebSocket, onboard

@@ -24,10 +24,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.mosquitto import MosquittoBroker, Subscriber
-from tests.simulator import SaymonSimulator
-from tests.simulator.catalog import ENTITY_OBJECT, STATE_ALARM, STATE_WORKING
 from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import SaymonSimulator
+from tools.simulator.catalog import ENTITY_OBJECT, STATE_ALARM, STATE_WORKING
 
 from .hass_process import HassClient, HassError, HassProcess, HassWebSocket, Owner, onboard
 from .saymon_flows import FLOW, add_saymon_entry, enable_mqtt_mirror, wait_settled

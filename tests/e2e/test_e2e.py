@@ -25,17 +25,17 @@ import aiohttp
 import pytest
 
 from tests.deprecations import names_us
-from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.mqtt_schema import validate
-from tests.simulator import SaymonSimulator
-from tests.simulator.catalog import (
+from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import SaymonSimulator
+from tools.simulator.catalog import (
     ENTITY_OBJECT,
     STATE_ALARM,
     STATE_NO_DATA,
     STATE_OVERLOADED,
     STATE_WORKING,
 )
-from tests.util import wait_for
 
 from .hass_process import HassClient, HassProcess, HassWebSocket, Owner, onboard
 from .saymon_flows import add_saymon_entry, enable_mqtt_mirror, saymon_entries, wait_settled

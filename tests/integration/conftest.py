@@ -16,7 +16,7 @@ from unittest.mock import AsyncMock, patch
 from homeassistant.core import HomeAssistant
 import pytest
 
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 API_TOKEN = "tok-5d2b7a91"
 

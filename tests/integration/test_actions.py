@@ -18,14 +18,14 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 
 from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import (
+from tests.util import present, wait_for
+from tools.simulator import (
     STATE_ALARM,
     STATE_WORKING,
     VIEWER_LOGIN,
     VIEWER_PASSWORD,
     SaymonSimulator,
 )
-from tests.util import present, wait_for
 
 from .common import serving, settled, setup_entry
 

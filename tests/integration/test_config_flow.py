@@ -56,8 +56,8 @@ from custom_components.saymon.scope_flow import (
     ServerCatalog,
 )
 from tests.integration.conftest import API_TOKEN
-from tests.simulator import CLASS_HOST, SaymonSimulator
-from tests.simulator.tls import write_self_signed
+from tools.simulator import CLASS_HOST, SaymonSimulator
+from tools.simulator.tls import write_self_signed
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry")
 

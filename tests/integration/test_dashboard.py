@@ -23,7 +23,8 @@ import pytest
 from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.states import BUILTIN_STATE_KEYS
-from tests.simulator import (
+from tests.util import present, wait_for
+from tools.simulator import (
     ENTITY_OBJECT,
     LEVEL_ALARM,
     LEVEL_MAJOR,
@@ -34,7 +35,6 @@ from tests.simulator import (
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import present, wait_for
 
 from .common import serving, setup_entry
 

@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.saymon.const import CONF_USER_ID, DOMAIN
 from custom_components.saymon.hub import SaymonHub
 from tests.integration.common import entry_for, settled, setup_entry
-from tests.simulator import VIEWER_LOGIN, VIEWER_PASSWORD, SaymonSimulator
+from tools.simulator import VIEWER_LOGIN, VIEWER_PASSWORD, SaymonSimulator
 
 
 def _entries_of(device: dr.DeviceEntry) -> set[str]:

@@ -11,14 +11,14 @@ import pytest
 
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import (
+from tests.util import present, wait_for
+from tools.simulator import (
     STATE_ALARM,
     STATE_DOWN,
     STATE_OVERLOADED,
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import present, wait_for
 
 from .common import serving, setup_entry
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -13,8 +14,8 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import CLASS_HOST, STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
 
 from .common import serving, setup_entry
 from .test_live import Bus
@@ -114,9 +115,21 @@ async def test_resync_with_rejected_credentials_starts_reauth(
     await simulator.expire_sessions()
     await hub.async_resync()
     await hass.async_block_till_done()
-    assert [
-        f["context"]["source"] for f in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-    ] == ["reauth"]
+
+    def flows() -> list[str]:
+        progress = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        return [flow["context"]["source"] for flow in progress]
+
+    # On a loaded machine the Comet client's own reconnect may meet the expired session first,
+    # or a slow REST answer may time the resync out (retried with backoff): either way
+    # rejected credentials end in exactly one reauth flow.
+    for _ in range(5):
+        if flows():
+            break
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=60))
+        await asyncio.sleep(0.5)
+        await hass.async_block_till_done()
+    assert flows() == ["reauth"]
 
 
 async def test_filtered_and_unknown_events(hass: HomeAssistant, simulator: SaymonSimulator) -> None:

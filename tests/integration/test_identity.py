@@ -42,8 +42,8 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import MirrorSettings
-from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 
 from .common import entry_for, serving, settled, setup_entry
 

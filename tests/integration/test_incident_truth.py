@@ -32,7 +32,8 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import (
+from tests.util import present, wait_for
+from tools.simulator import (
     CHANGE_CREATED,
     CHANGE_REMOVED,
     ENTITY_OBJECT,
@@ -42,7 +43,6 @@ from tests.simulator import (
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import present, wait_for
 
 from .common import serving, settled, setup_entry
 

@@ -21,7 +21,8 @@ from custom_components.saymon.const import (
     EVENT_STATE_CHANGED,
 )
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import (
+from tests.util import present, wait_for
+from tools.simulator import (
     CLASS_HOST,
     STATE_ALARM,
     STATE_DOWN,
@@ -29,7 +30,6 @@ from tests.simulator import (
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import present, wait_for
 
 from .common import serving, setup_entry
 

@@ -23,8 +23,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 
 from .common import serving, setup_entry
 

@@ -18,8 +18,8 @@ import pytest
 from custom_components.saymon.const import DOMAIN, EVENT_SNMP_TRAP
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.server_kinds import KINDS
-from tests.simulator import SaymonSimulator
 from tests.util import wait_for
+from tools.simulator import SaymonSimulator
 
 from .common import serving, setup_entry
 from .test_logbook import entity_of, logbook, mock_recorder_before_hass, read_logbook

@@ -25,15 +25,15 @@ from custom_components.saymon.const import CONF_LINKS, DOMAIN
 from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.metric_catalog import CONF_METRICS, DEFAULT_METRICS, KNOWN
-from tests.simulator import (
+from tests.util import wait_for
+from tools.simulator import (
     CLASS_HOST,
     CLASS_SWITCH,
     ENTITY_LINK,
     ENTITY_OBJECT,
     SaymonSimulator,
 )
-from tests.simulator.stats import KIND_HTTP, KIND_INTERFACE, KIND_PING
-from tests.util import wait_for
+from tools.simulator.stats import KIND_HTTP, KIND_INTERFACE, KIND_PING
 
 from .common import entry_for, serving, settled, setup_entry
 

@@ -22,9 +22,9 @@ from custom_components.saymon.metric_catalog import (
     KNOWN,
     Others,
 )
-from tests.simulator import ENTITY_OBJECT, SaymonSimulator
-from tests.simulator.stats import KIND_INTERFACE, KIND_PING
 from tests.util import wait_for
+from tools.simulator import ENTITY_OBJECT, SaymonSimulator
+from tools.simulator.stats import KIND_INTERFACE, KIND_PING
 
 from .common import serving, settled, setup_entry
 from .test_metrics import metric_entities, probes_of

@@ -18,8 +18,8 @@ import pytest
 
 from custom_components.saymon.const import CONF_USER_ID, DOMAIN, EVENT_JOB
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import VIEWER_LOGIN, VIEWER_PASSWORD, SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import VIEWER_LOGIN, VIEWER_PASSWORD, SaymonSimulator
 
 from .common import serving, setup_entry
 

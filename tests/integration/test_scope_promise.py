@@ -22,7 +22,7 @@ from custom_components.saymon.const import CONF_COMET, CONF_PARENTS, DOMAIN
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.scope_flow import ENTITIES_PER_LINK, ENTITIES_PER_OBJECT
 from custom_components.saymon.sensor import LINK_SENSORS, OBJECT_SENSORS
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 from .common import serving, settled
 

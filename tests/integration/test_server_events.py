@@ -31,8 +31,8 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.server_kinds import KINDS
-from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 
 from .common import serving, settled, setup_entry
 

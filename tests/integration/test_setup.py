@@ -13,8 +13,8 @@ import pytest
 
 from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.hub import SaymonHub
-from tests.simulator import SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import SaymonSimulator
 
 from .common import entry_for, serving, setup_entry
 

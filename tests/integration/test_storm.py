@@ -27,13 +27,13 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.states import state_key
-from tests.bench import storm as storms
 from tests.mirror import test_mirror
 from tests.mirror.test_mirror import BASE, mirror_options
-from tests.mosquitto import MosquittoBroker, Subscriber
-from tests.node_comet import NodeCometServer
-from tests.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
 from tests.util import present, wait_for
+from tools.bench import storm as storms
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.node_comet import NodeCometServer
+from tools.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
 
 from .common import serving, setup_entry
 

@@ -25,8 +25,8 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from tests.http_proxy import NoWebSocketProxy
-from tests.simulator import STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
 from tests.util import present, wait_for
+from tools.simulator import STATE_ALARM, STATE_DOWN, STATE_WORKING, SaymonSimulator
 
 from .common import serving, setup_entry
 

@@ -21,16 +21,16 @@ from custom_components.saymon.const import (
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.integration.common import serving, setup_entry
-from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.mqtt_schema import validate
-from tests.simulator import (
+from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import (
     CLASS_HOST,
     STATE_ALARM,
     STATE_DOWN,
     STATE_WORKING,
     SaymonSimulator,
 )
-from tests.util import wait_for
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 BASE = "test/saymon"

@@ -36,9 +36,9 @@ from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.integration.common import serving, settled, setup_entry
-from tests.mosquitto import MosquittoBroker, free_port
-from tests.simulator import SaymonSimulator
 from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, free_port
+from tools.simulator import SaymonSimulator
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 USER, PASSWORD = "mirror", "broker-secret-1"

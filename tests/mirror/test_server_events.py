@@ -17,10 +17,10 @@ from custom_components.saymon.api.ratelimit import BURST
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.server_kinds import KINDS
 from tests.integration.common import serving, setup_entry
-from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.mqtt_schema import validate
-from tests.simulator import SaymonSimulator
 from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import SaymonSimulator
 
 from .test_mirror import BASE, mirror, mirror_options
 

@@ -11,9 +11,9 @@ import pytest
 
 from custom_components.saymon.api import stat
 from custom_components.saymon.hub import SaymonHub
-from tests.mosquitto import MosquittoBroker, Subscriber
-from tests.simulator import ENTITY_OBJECT, SaymonSimulator
 from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import ENTITY_OBJECT, SaymonSimulator
 
 from .test_mirror import BASE, latest, mirror, start
 

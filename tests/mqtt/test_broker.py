@@ -24,9 +24,9 @@ import pytest
 
 from custom_components.saymon.mqtt.broker import BrokerConfig, DedicatedBroker
 from custom_components.saymon.mqtt.probe import async_test_connection
-from tests.mosquitto import MosquittoBroker, Received, SlowProxy, Subscriber, free_port
-from tests.simulator.tls import write_self_signed
 from tests.util import wait_for as until
+from tools.mosquitto import MosquittoBroker, Received, SlowProxy, Subscriber, free_port
+from tools.simulator.tls import write_self_signed
 
 STATUS = "saymon/test/status"
 USER = "saymon"

@@ -21,8 +21,8 @@ from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.discovery import Discovery
 from custom_components.saymon.mqtt.mirror import SaymonMirror
 from tests.ha_discovery import check_topic
-from tests.mosquitto import MosquittoBroker, Received, Subscriber
-from tests.simulator import SaymonSimulator
+from tools.mosquitto import MosquittoBroker, Received, Subscriber
+from tools.simulator import SaymonSimulator
 
 BASE = "lab/saymon"
 PREFIX = "ha2"

@@ -37,7 +37,6 @@ from custom_components.saymon.const import (
 from custom_components.saymon.hub import SaymonHub
 from tests.ha_discovery import check_topic, validate_device_config
 from tests.integration.common import serving, settled, setup_entry
-from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.mqtt_discovery.common import (
     BASE,
     PREFIX,
@@ -50,8 +49,9 @@ from tests.mqtt_discovery.common import (
     render,
 )
 from tests.mqtt_schema import validate
-from tests.simulator import CLASS_HOST, STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import CLASS_HOST, STATE_ALARM, STATE_WORKING, SaymonSimulator
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 

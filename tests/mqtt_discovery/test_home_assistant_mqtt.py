@@ -41,7 +41,6 @@ from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.discovery_guard import issue_id
 from tests.ha_discovery import validate_device_config
 from tests.integration.common import serving, settled, setup_entry
-from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.mqtt_discovery.common import (
     BASE,
     config_messages,
@@ -51,8 +50,9 @@ from tests.mqtt_discovery.common import (
     node,
     options,
 )
-from tests.simulator import SaymonSimulator
 from tests.util import wait_for
+from tools.mosquitto import MosquittoBroker, Subscriber
+from tools.simulator import SaymonSimulator
 
 pytestmark = [
     pytest.mark.usefixtures("enable_custom_integrations", "mock_hass_config"),

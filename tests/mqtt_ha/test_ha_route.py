@@ -13,8 +13,8 @@ from custom_components.saymon.const import CONF_MQTT_MODE, MQTT_HOME_ASSISTANT
 from custom_components.saymon.hub import SaymonHub
 from tests.integration.common import serving, setup_entry
 from tests.mqtt_schema import validate
-from tests.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 from tests.util import wait_for
+from tools.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 

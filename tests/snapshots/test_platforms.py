@@ -28,7 +28,7 @@ from syrupy.filters import props
 from custom_components.saymon.const import CONF_LINKS
 from custom_components.saymon.server_kinds import KINDS
 from tests.integration.common import entry_for, serving, settled
-from tests.simulator import SaymonSimulator
+from tools.simulator import SaymonSimulator
 
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 

@@ -17,7 +17,7 @@ from custom_components.saymon.mqtt.server_events import SEGMENTS, event_topic
 from custom_components.saymon.mqtt.topics import Topics, clean_base, clean_segment, default_base
 from custom_components.saymon.server_kinds import kind_of
 from tests.mqtt_schema import SCHEMA_DIR, schema, validate
-from tests.simulator.server_events import SHAPES, TOPICS as SERVER_EVENT_TOPICS, payload, values_for
+from tools.simulator.server_events import SHAPES, TOPICS as SERVER_EVENT_TOPICS, payload, values_for
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from custom_components.saymon.api.ratelimit import (
     ServerEventGate,
     peek_key,
 )
-from tests.simulator.server_events import SHAPES, TOPICS, payload, values_for
+from tools.simulator.server_events import SHAPES, TOPICS, payload, values_for
 
 
 class Clock:

@@ -48,6 +48,7 @@ from .events import (
     StateChangeEvent,
     StatEvent,
 )
+from .incident_reads import IncidentReads
 from .metric_follow import MetricFollower
 from .model import (
     Change,
@@ -187,6 +188,7 @@ class SaymonLive:
         )
         self.operations = SaymonOperations(self.rest)
         self.jobs = JobFollower(self.operations, self._report_job, self._spawn)
+        self.incident_reads = IncidentReads(self._fetch_incident, self._spawn, self._resync_now)
         self.model = SaymonModel()
         self.stats = LiveStats()
         self.read_links = read_links
@@ -430,6 +432,9 @@ class SaymonLive:
 
     def _on_events_lost(self, dropped: int) -> None:
         _LOGGER.debug("%d SAYMON events were dropped; resyncing", dropped)
+        self._resync_now()
+
+    def _resync_now(self) -> None:
         self._spawn(self._resync(), "saymon-resync")
 
     def _on_auth_failed(self, _err: SaymonInvalidCredentialsError | None) -> None:
@@ -505,7 +510,7 @@ class SaymonLive:
                 or self._unknown_entity(incident)
             )
         ):
-            self._spawn(self._fetch_incident(event.incident_id), "saymon-incident")
+            self.incident_reads.add(event.incident_id)
         else:
             self._report_incidents(model.apply_incident(incident))
 

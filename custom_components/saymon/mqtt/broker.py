@@ -25,7 +25,8 @@ from typing import Any, Final
 
 from ..api.backoff import Backoff
 from .connection import BrokerConfig
-from .sender import MID_WINDOW, STATUS_OFFLINE, Message, Sender
+from .outbox import MID_WINDOW, Message
+from .sender import STATUS_OFFLINE, Sender
 
 __all__ = ["DEFAULT_MAX_INFLIGHT", "DEFAULT_QUEUE_SIZE", "BrokerConfig", "DedicatedBroker"]
 """The client and the configuration it takes (defined in ``connection.py``)."""
@@ -166,8 +167,8 @@ class DedicatedBroker:
             return False
         if qos not in (0, 1, 2) or not _valid_topic(topic):
             self._counters.dropped_invalid += 1
-            if not self._sender.invalid_logged:
-                self._sender.invalid_logged = True
+            if not self._sender.outbox.invalid_logged:
+                self._sender.outbox.invalid_logged = True
                 _LOGGER.error("Not publishing to invalid MQTT topic %r with QoS %r", topic, qos)
             return False
         queue = self._queue
@@ -214,9 +215,9 @@ class DedicatedBroker:
         return {
             "queued": len(self._queue),
             "queue_peak": counters.queue_peak,
-            "inflight": len(sender.inflight),
+            "inflight": len(sender.outbox.inflight),
             "inflight_peak": counters.inflight_peak,
-            "inflight_limit": sender.limit,
+            "inflight_limit": sender.outbox.limit,
             "published": counters.published,
             "acknowledged": counters.acknowledged,
             "rejected": counters.rejected,

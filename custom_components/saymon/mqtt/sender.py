@@ -5,11 +5,8 @@ appends to :attr:`Sender.queue` and wakes the thread (``broker.py``). What was m
 (``shared/mqtt-notes.md``) shapes the thread:
 
 * paho-mqtt 2.1.0 silently loses QoS 1 messages once more than 65,535 are outstanding (its
-  16-bit message ids wrap onto ids still in use). So paho never holds more than
-  ``max_inflight`` unacknowledged QoS>=1 messages (and never more than the broker's MQTT 5
-  Receive Maximum); everything else waits in *our* bounded queue. Message ids are also kept
-  from wrapping onto an unacknowledged one when QoS 0 traffic runs far ahead of an old ack
-  (:data:`MID_WINDOW`).
+  16-bit message ids wrap onto ids still in use): the :class:`~.outbox.Outbox` keeps paho
+  within the in-flight limit and the id window; everything else waits in *our* bounded queue.
 * The thread drives paho's network I/O itself around one ``select`` (``connection.py``) and is
   woken through a socket pair when the loop queues a message after the thread went idle.
 * Acknowledgements are read from paho's ``MQTTMessageInfo`` of each QoS>=1 message (brokers
@@ -29,19 +26,16 @@ appends to :attr:`Sender.queue` and wakes the thread (``broker.py``). What was m
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Collection
 import contextlib
-from dataclasses import dataclass
 import logging
 import socket
 import ssl
 import threading
 import time
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -50,7 +44,6 @@ from .connection import (
     CONNECT_TIMEOUT,
     ERROR_CANNOT_CONNECT,
     BrokerConfig,
-    abort,
     classify,
     close,
     connack_error,
@@ -60,6 +53,7 @@ from .connection import (
     run_io,
     ssl_context,
 )
+from .outbox import Counters, Outbox
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,56 +63,8 @@ STATUS_OFFLINE: Final = "offline"
 STABLE_AFTER: Final = 30.0
 """A connection that lasted this long resets the reconnect backoff; a flapping one does not."""
 
-MID_WINDOW: Final = 60_000
-"""Publishes allowed after the oldest unacknowledged QoS>=1 one; paho's ids wrap at 65,535."""
-
-_PUMP_BATCH: Final = 256
-"""Messages handed to paho between two looks at the socket (acks must not wait too long)."""
-
 _IDLE_TICK: Final = 1.0
 """Longest ``select``: paho's keepalive bookkeeping (``loop_misc``) runs at least this often."""
-
-
-class Message(NamedTuple):
-    """One queued message, as the event loop handed it over."""
-
-    topic: str
-    payload: str | bytes
-    qos: int
-    retain: bool
-
-
-@dataclass(slots=True)
-class Counters:
-    """What ``stats()`` reports besides the live sizes; each written by one thread only."""
-
-    queue_peak: int = 0
-    inflight_peak: int = 0
-    published: int = 0
-    """Hand-offs to paho (a message re-sent after a reconnect counts again)."""
-    acknowledged: int = 0
-    """QoS>=1 acknowledgements (PUBACK/PUBCOMP), including rejections."""
-    rejected: int = 0
-    """Acknowledgements with an MQTT 5 failure reason (e.g. not authorised)."""
-    requeued: int = 0
-    """Unacknowledged messages put back into the queue after a lost connection."""
-    dropped_overflow: int = 0
-    dropped_invalid: int = 0
-    """Refused by ``publish`` (event loop)."""
-    unsendable: int = 0
-    """Refused by paho in the sender thread (e.g. payload too large); reported as invalid."""
-    connects: int = 0
-    disconnects: int = 0
-
-
-class _InFlight(NamedTuple):
-    """A QoS>=1 message handed to paho and not yet acknowledged."""
-
-    message: Message
-    info: mqtt.MQTTMessageInfo
-    """paho marks it published when the PUBACK (PUBCOMP for QoS 2) arrives."""
-    seq: int
-    """Number of the publish on this connection (paho allocates one message id per publish)."""
 
 
 class Sender:
@@ -126,7 +72,7 @@ class Sender:
 
     :meth:`run` is the thread's body. The event loop appends to :attr:`queue`, calls
     :meth:`wake` when :attr:`idle`, and :meth:`request_stop`; it reads :attr:`connected`,
-    :attr:`last_error`, :attr:`inflight` and :attr:`limit` for its stats. ``on_connected``
+    :attr:`last_error` and the :attr:`outbox` sizes for its stats. ``on_connected``
     and ``on_disconnected(reason)`` are called in the thread (they must be thread-safe).
     """
 
@@ -151,7 +97,6 @@ class Sender:
         self._config = config
         self._client_id = client_id
         self._status_topic = status_topic
-        self._max_inflight = max_inflight
         self._backoff = backoff
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
@@ -160,25 +105,20 @@ class Sender:
         self.where = f"{config.host}:{config.port}"
 
         # Shared with the event loop: deque appends/pops are atomic.
-        self.queue: deque[Message] = deque()
-        self.counters = Counters()
+        self.outbox = Outbox(max_inflight)
+        self.queue = self.outbox.queue
+        self.counters: Counters = self.outbox.counters
         self.idle = False
         """The thread is about to block or blocks in ``select``; wake it on publish."""
         self.connected = False
         """Whether a connection is established (CONNACK accepted and not lost since)."""
         self.last_error: str | None = None
-        self.invalid_logged = False
-        """An invalid or unsendable message was logged (once per broker, by either side)."""
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._stop_event = threading.Event()
         self._stop_deadline = 0.0
 
-        # Owned by the thread (the event loop only reads inflight and limit).
-        self.inflight: deque[_InFlight] = deque()
-        self.limit = max_inflight
-        """The in-flight limit of the current connection (the broker may lower it)."""
-        self._handed = 0
+        # Owned by the thread.
         self._connack: tuple[ReasonCode, Properties | None] | None = None
         self._lost_reason: str | None = None
         self._rejected_logged = False
@@ -293,7 +233,7 @@ class Sender:
             _LOGGER.exception("MQTT connection to %s failed unexpectedly", self.where)
             reason = "internal error"
         self.connected = False
-        self._requeue_inflight()
+        self.outbox.requeue_inflight()
         close(client)
         if reason is not None and not self._stop_event.is_set():
             self.counters.disconnects += 1
@@ -313,8 +253,7 @@ class Sender:
             client.on_publish = self._on_publish_v5
         self._connack = None
         self._lost_reason = None
-        self._handed = 0
-        self.limit = self._max_inflight
+        self.outbox.new_connection()
         return client
 
     def _connect(self, client: mqtt.Client) -> tuple[str, str] | None:
@@ -336,8 +275,7 @@ class Sender:
         if reason.is_failure:
             return connack_error(reason), str(reason)
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
-        if isinstance(receive_maximum, int) and receive_maximum > 0:
-            self.limit = min(self._max_inflight, receive_maximum)
+        self.outbox.new_connection(receive_maximum if isinstance(receive_maximum, int) else None)
         return None
 
     def _serve(self, client: mqtt.Client) -> str | None:
@@ -346,7 +284,7 @@ class Sender:
             if client.socket() is None:
                 return self._lost_reason or "connection lost"
             if self._stop_event.is_set():
-                if not self.queue and not self.inflight and not client.want_write():
+                if self.outbox.settled and not client.want_write():
                     disconnect(client)
                     return None
                 if time.monotonic() >= self._stop_deadline:
@@ -355,89 +293,25 @@ class Sender:
                         "timeout ran out; dropping the connection (the Last Will says offline)",
                         self.where,
                         len(self.queue),
-                        len(self.inflight),
+                        len(self.outbox.inflight),
                     )
                     return None  # the caller closes the socket without DISCONNECT
-            self._pump(client)
+            self.outbox.pump(client)
             if client.socket() is None:
                 continue
             timeout = 0.0
-            if not self._sendable(client):
+            if not self.outbox.sendable(client):
                 timeout = _IDLE_TICK
                 if self._stop_event.is_set():
                     timeout = max(0.0, min(timeout, self._stop_deadline - time.monotonic()))
                 self.idle = True
-                if self._sendable(client):  # queued between the check and the flag
+                if self.outbox.sendable(client):  # queued between the check and the flag
                     timeout = 0.0
             try:
                 run_io(client, timeout, self._wake_r)
             finally:
                 self.idle = False
-            self._sweep()
-
-    def _sendable(self, client: mqtt.Client) -> bool:
-        """Whether the head of the queue may be handed to paho now."""
-        queue = self.queue
-        if not queue or client.want_write():
-            return False
-        return queue[0].qos == 0 or self._room()
-
-    def _room(self) -> bool:
-        """Whether one more QoS>=1 message may go out (in-flight limit and id window)."""
-        inflight = self.inflight
-        if len(inflight) >= self.limit:
-            return False
-        return not inflight or self._handed - inflight[0].seq < MID_WINDOW
-
-    def _pump(self, client: mqtt.Client) -> None:
-        """Hand queued messages to paho, in order, as far as the limits allow."""
-        queue = self.queue
-        inflight = self.inflight
-        counters = self.counters
-        for _ in range(_PUMP_BATCH):
-            if not queue or client.want_write():
-                return
-            message = queue[0]
-            if message.qos and not self._room():
-                return
-            queue.popleft()
-            try:
-                info = client.publish(message.topic, message.payload, message.qos, message.retain)
-            except (ValueError, TypeError) as err:
-                counters.unsendable += 1
-                if not self.invalid_logged:
-                    self.invalid_logged = True
-                    _LOGGER.error("Dropping an MQTT message to %r: %s", message.topic, err)
-                continue
-            self._handed += 1
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                # Not written: the connection just failed (or, for QoS>=1, paho found the
-                # message id in use, which MID_WINDOW rules out). Send it on the next one.
-                queue.appendleft(message)
-                abort(client)
-                return
-            counters.published += 1
-            if message.qos:
-                inflight.append(_InFlight(message, info, self._handed))
-                counters.inflight_peak = max(counters.inflight_peak, len(inflight))
-
-    def _sweep(self) -> None:
-        """Release acknowledged messages (brokers acknowledge QoS 1 in order, MQTT-4.6.0-2)."""
-        inflight = self.inflight
-        released = 0
-        while inflight and inflight[0].info.is_published():
-            inflight.popleft()
-            released += 1
-        self.counters.acknowledged += released
-
-    def _requeue_inflight(self) -> None:
-        """Put unacknowledged messages back at the front of the queue, in their order."""
-        self._sweep()
-        lost = [entry.message for entry in self.inflight if not entry.info.is_published()]
-        self.inflight.clear()
-        if lost:
-            self.queue.extendleft(reversed(lost))
-            self.counters.requeued += len(lost)
+            self.outbox.sweep()
 
     # paho callbacks (VERSION2), run by paho inside run_io()/_pump() in this thread.
 
