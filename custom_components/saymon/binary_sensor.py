@@ -18,7 +18,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import UNDEFINED
 
-from .api.models import EntityType
 from .entity import (
     EntityView,
     SaymonEntity,
@@ -111,12 +110,8 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         True,
-        lambda target, kind, spec: SaymonBinarySensor(
-            hub,
-            metric_description(
-                spec, hub.metrics.display_name(spec) if kind is EntityType.LINK else None
-            ),
-            target,
+        lambda target, spec, link_metric: SaymonBinarySensor(
+            hub, metric_description(spec, link_metric), target
         ),
     )
 

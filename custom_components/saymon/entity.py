@@ -239,14 +239,21 @@ def async_track_metrics(
     entry: SaymonConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     binary: bool,
-    make: Callable[[str, EntityType, MetricSpec], Entity],
+    make: Callable[[str, MetricSpec, str | None], Entity],
 ) -> None:
-    """Add the metric entities of one platform now, and those of metrics found later."""
+    """Add the metric entities of one platform now, and those of metrics found later.
+
+    ``make(target, spec, link_metric)``: ``link_metric`` is the metric's display name for a
+    link's entity (named after the link too), ``None`` for an object's.
+    """
     hub = entry.runtime_data.hub
+    metrics = hub.metrics
 
     def add(items: Iterable[tuple[str, EntityType, MetricSpec]]) -> None:
         entities = [
-            make(target, kind, spec) for target, kind, spec in items if spec.binary is binary
+            make(target, spec, metrics.display_name(spec) if kind is EntityType.LINK else None)
+            for target, kind, spec in items
+            if spec.binary is binary
         ]
         if entities:
             async_add_entities(entities)

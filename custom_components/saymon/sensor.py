@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import UNDEFINED, StateType
 
-from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING, EntityType, IncidentLevel
+from .api.models import LEVEL_ALARM, LEVEL_MAJOR, LEVEL_WARNING, IncidentLevel
 from .entity import (
     EntityView,
     SaymonEntity,
@@ -144,12 +144,8 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         False,
-        lambda target, kind, spec: SaymonSensor(
-            hub,
-            metric_description(
-                spec, hub.metrics.display_name(spec) if kind is EntityType.LINK else None
-            ),
-            target,
+        lambda target, spec, link_metric: SaymonSensor(
+            hub, metric_description(spec, link_metric), target
         ),
     )
 
