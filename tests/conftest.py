@@ -8,6 +8,9 @@ so that the import-time hook checks fail and the tests run on the libraries' pub
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
 from tests.library_hooks import apply_from_env
@@ -17,6 +20,7 @@ CHANGED_HOOKS = apply_from_env()  # before our package is imported: its checks r
 import custom_components.saymon  # noqa: E402, F401  (must come before the phcc plugin's imports)
 from custom_components.saymon.api import _compat, _socketio  # noqa: E402
 from custom_components.saymon.mqtt import connection  # noqa: E402
+from tools.mosquitto import MosquittoBroker  # noqa: E402
 
 pytest_plugins = ["tests.deprecations"]  # a deprecation naming this integration fails the run
 
@@ -57,3 +61,10 @@ def pytest_report_header() -> str | None:
 @pytest.fixture(autouse=True)
 def _loopback_sockets(socket_enabled: None) -> None:
     """Let tests open real sockets; pytest-socket still confines them to 127.0.0.1."""
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
+    """A private Mosquitto on a free loopback port (a test module may define its own)."""
+    async with MosquittoBroker(tmp_path) as mosquitto:
+        yield mosquitto

@@ -27,7 +27,6 @@ from custom_components.saymon.const import (
 )
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.states import state_key
-from tests.mirror import test_mirror
 from tests.mirror.test_mirror import BASE, mirror_options
 from tests.util import present, wait_for
 from tools.bench import storm as storms
@@ -38,8 +37,6 @@ from tools.simulator import EVENT_INCIDENTS, EVENT_STATE_CHANGE, SaymonSimulator
 from .common import serving, setup_entry
 
 pytestmark = [pytest.mark.usefixtures("enable_custom_integrations"), pytest.mark.node]
-
-broker = test_mirror.broker  # a private Mosquitto, as the mirror's tests use
 
 
 def assert_spaced(

@@ -7,7 +7,6 @@ its JSON Schema (format 1.1); what the per-object limit dropped is not published
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -31,16 +30,6 @@ pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
     async with serving(hass, SaymonSimulator(objects=20, seed=3)) as sim:
         yield sim
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
-    mosquitto = MosquittoBroker(tmp_path)
-    await mosquitto.start()
-    try:
-        yield mosquitto
-    finally:
-        await mosquitto.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -26,16 +25,6 @@ async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
 
     async with serving(hass, SaymonSimulator(objects=30, seed=21)) as sim:
         yield sim
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
-    mosquitto = MosquittoBroker(tmp_path)
-    await mosquitto.start()
-    try:
-        yield mosquitto
-    finally:
-        await mosquitto.stop()
 
 
 def truth(sim: SaymonSimulator, object_id: str) -> dict[str, Any]:

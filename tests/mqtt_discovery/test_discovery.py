@@ -8,7 +8,6 @@ retained topic it reads, so what a second Home Assistant would show is checked h
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -60,12 +59,6 @@ pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
     async with serving(hass, SaymonSimulator(objects=12, seed=3)) as sim:
         yield sim
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
-    async with MosquittoBroker(tmp_path) as mosquitto:
-        yield mosquitto
 
 
 @pytest.fixture

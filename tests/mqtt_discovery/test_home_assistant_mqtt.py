@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import contextlib
-from pathlib import Path
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -65,12 +64,6 @@ pytestmark = [
 async def simulator(hass: HomeAssistant) -> AsyncIterator[SaymonSimulator]:
     async with serving(hass, SaymonSimulator(objects=8, seed=5)) as sim:
         yield sim
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
-    async with MosquittoBroker(tmp_path) as mosquitto:
-        yield mosquitto
 
 
 @pytest.fixture
