@@ -407,7 +407,13 @@ class ChaosRig:
                     diff.append(f"retained {topic} missing")
                 elif _retained_value(topic, payload) != expected:
                     diff.append(f"retained {topic} = {payload[:80]!r}, expected {expected!r}")
+            diff += [f"retained {topic} should not exist" for topic in unexpected_retained()]
             return not diff
+
+        def unexpected_retained() -> list[str]:
+            """Retained topics the truth has no place for (e.g. a deleted object's state)."""
+            topics = {m.topic for m in subscriber.messages if m.retain} - set(truth)
+            return sorted(topic for topic in topics if subscriber.retained(topic))
 
         try:
             await poll(compare_retained, timeout)
