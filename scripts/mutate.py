@@ -122,7 +122,11 @@ MODULES: dict[str, Module] = {
     ),
     "event": Module(
         f"{PACKAGE}/event.py",
-        ("tests/integration/test_event_entity.py", "tests/integration/test_guards.py"),
+        (
+            "tests/integration/test_event_entity.py",
+            "tests/integration/test_guards.py",
+            "tests/integration/test_server_events.py",
+        ),
     ),
     "device_trigger": Module(
         f"{PACKAGE}/device_trigger.py",
