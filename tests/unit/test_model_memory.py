@@ -310,3 +310,26 @@ def test_a_snapshot_may_show_a_moved_incident_active_again() -> None:
     ]
     assert model.level_count("1") == 1
     assert model.level_count("2") == 0
+
+
+def test_a_late_word_about_a_pruned_incident_says_nothing_until_a_snapshot_lists_it() -> None:
+    """An incident pruned from the memory of moved ones stays accounted for.
+
+    A live or read form that arrives after the prune (its event was still on its way) would
+    otherwise announce it again: opened for an active form, opened and closed for a final
+    one. SAYMON's own list, a snapshot, may still show it active: that reopens it.
+    """
+    objects = [obj("o1"), obj("o2")]
+    old = cleared(incident("old", "o1", timestamp=10), 100)
+    model = SaymonModel.from_snapshot(snapshot(objects))
+    model.apply_snapshot(snapshot(objects, history=[old]))  # the mark: 100
+    newer = cleared(incident("new", "o2", timestamp=30), 150)
+    model.apply_snapshot(snapshot(objects, history=[old, newer]))  # "old" is pruned
+    assert not model.knows_incident("old")
+    active = incident("old", "o1", timestamp=10, acknowledgement_timestamp=20)
+    assert model.apply_incident(active, Source.LIVE) == []
+    assert model.apply_incident(old, Source.FETCHED) == []
+    assert model.move_to_history("old", old) == []
+    assert not model.knows_incident("old")
+    reopened = model.apply_incident(active, Source.SNAPSHOT)
+    assert [(c.kind, c.incident.id) for c in reopened] == [(IncidentChangeKind.OPENED, "old")]
