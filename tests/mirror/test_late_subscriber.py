@@ -116,6 +116,9 @@ async def test_a_late_subscriber_finds_nothing_of_deleted_objects(
         if topic.endswith("/state") and "/objects/" in topic
     }
     assert set(states) == gone  # the deleted objects left nothing behind
+    # Nor any other retained topic of theirs (incident count, metrics).
+    owners = {topic.split("/")[-2] for topic in picture if topic.startswith(f"{BASE}/objects/")}
+    assert owners == gone
     leaf_state = validate(f"{BASE}/objects/{leaf}/state", picture[f"{BASE}/objects/{leaf}/state"])
     assert leaf_state["name"] == "Leaf host"
     assert doomed not in states
