@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import logging
 from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant, callback
 import pytest
 
-from custom_components.saymon.const import CONF_LINKS, CONF_MQTT_QUEUE_SIZE
+from custom_components.saymon.const import (
+    CONF_LINKS,
+    CONF_MQTT_QUEUE_SIZE,
+    CONF_PARENTS,
+    CONF_SCOPE,
+    SCOPE_SELECTED,
+)
 from custom_components.saymon.hub import SaymonHub
 from custom_components.saymon.mqtt.broker import DedicatedBroker
 from tests.integration.common import serving, setup_entry
@@ -128,6 +135,46 @@ async def test_a_late_subscriber_finds_nothing_of_deleted_objects(
     assert {
         t.split("/")[-2] for t in picture if t.startswith(f"{BASE}/links/") and t.endswith("/state")
     } == set(simulator.model.links)
+
+
+async def test_an_object_out_of_scope_comes_and_goes_without_harm(
+    hass: HomeAssistant,
+    simulator: SaymonSimulator,
+    broker: MosquittoBroker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An object outside the scope never had an incident count on the broker.
+
+    Its removal deletes nothing of it, raises nothing, and the mirror goes on. Break guarded:
+    ``_counts_sent.pop(topic)`` without a default in ``SaymonMirror._model_changed`` (a
+    ``KeyError`` that loses the rest of the batch).
+    """
+    model = simulator.model
+    parent = next(o.id for o in model.objects.values() if o.id != model.root_id and o.child_ids)
+    options = {**mirror_options(broker), CONF_SCOPE: SCOPE_SELECTED, CONF_PARENTS: [parent]}
+    entry = await setup_entry(hass, simulator, options)
+    hub: SaymonHub = entry.runtime_data.hub
+    await simulator.wait_for_sockets(1, topic="model-changed")
+    await wait_for(lambda: mirror(hub).transport.connected, what="broker")
+    outsider = await simulator.create_object("Outside host", model.root_id, CLASS_HOST)
+    await wait_for(lambda: outsider in hub.model.objects, what="the new object")
+    assert outsider not in hub.objects_in_scope
+    await simulator.delete_object(outsider)
+    await wait_for(lambda: outsider not in hub.model.objects, what="its removal")
+    inside = next(
+        o for o in sorted(hub.objects_in_scope) if model.objects[o].state_id == STATE_WORKING
+    )
+    watcher = Subscriber(broker.port, f"{BASE}/#")
+    await watcher.start()
+    try:
+        await simulator.set_state(inside, STATE_ALARM)
+        await watcher.wait_for(
+            lambda: bool(watcher.payloads(f"{BASE}/objects/{inside}/event")), what="the change"
+        )
+    finally:
+        await watcher.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert watcher.retained(f"{BASE}/objects/{outsider}/incidents") is None
 
 
 async def test_changes_missed_in_an_outage_are_published_as_replayed(
