@@ -45,6 +45,7 @@ from custom_components.saymon.states import BUILTIN_STATE_KEYS
 from tests.integration.common import entry_for, settled
 from tools.mosquitto import MosquittoBroker, Subscriber
 from tools.simulator import (
+    ENTITY_OBJECT,
     EVENT_INCIDENT_COUNT,
     EVENT_INCIDENTS,
     EVENT_STATE_CHANGE,
@@ -381,12 +382,19 @@ class ChaosRig:
         levels = Counter(str(incident.state) for incident in active.values())
         truth: dict[str, str | int] = {
             f"{BASE_TOPIC}/status": "online",
+            f"{BASE_TOPIC}/connection": "online",
             f"{BASE_TOPIC}/incidents/count": len(active),
         }
         for level_id in self.hub.model.levels:
             truth[f"{BASE_TOPIC}/incidents/count/{level_id}"] = levels.get(level_id, 0)
+        per_object = Counter(
+            incident.entity_id
+            for incident in active.values()
+            if incident.entity_type == ENTITY_OBJECT
+        )
         for obj in model.objects.values():
             truth[f"{BASE_TOPIC}/objects/{topic_level(obj.id)}/state"] = str(obj.state_id)
+            truth[f"{BASE_TOPIC}/objects/{topic_level(obj.id)}/incidents"] = per_object[obj.id]
         return truth
 
     async def retained_diff(self, timeout: float = 30.0) -> list[str]:
@@ -407,7 +415,22 @@ class ChaosRig:
                     diff.append(f"retained {topic} missing")
                 elif _retained_value(topic, payload) != expected:
                     diff.append(f"retained {topic} = {payload[:80]!r}, expected {expected!r}")
+            diff += [f"retained {topic} should not exist" for topic in unexpected_retained()]
             return not diff
+
+        def unexpected_retained() -> list[str]:
+            """Retained topics the truth has no place for (e.g. a deleted object's state).
+
+            Metrics (``stat``) and link states are not compared, but only SAYMON's present
+            objects and links may have them.
+            """
+            model = self.sim.model
+            places = set(truth)
+            places.update(f"{BASE_TOPIC}/objects/{topic_level(o)}/stat" for o in model.objects)
+            for link in model.links:
+                places.update(f"{BASE_TOPIC}/links/{topic_level(link)}/{leaf}" for leaf in LEAVES)
+            topics = {m.topic for m in subscriber.messages if m.retain} - places
+            return sorted(topic for topic in topics if subscriber.retained(topic))
 
         try:
             await poll(compare_retained, timeout)
@@ -440,6 +463,10 @@ class ChaosRig:
         if not self.mirror.transport.connected:
             found.append("mirror not connected")
         return found
+
+
+LEAVES = ("state", "stat")
+"""A link's retained topics."""
 
 
 def topic_level(saymon_id: str) -> str:

@@ -195,12 +195,14 @@ async def test_slow_saymon(make_rig: MakeRig) -> None:
     storm = rig.storm(OUT + 2.0 * REST_DELAY + 2.0, STORM_RATE)
     await asyncio.sleep(0.5)
     rig.fault_begins()
-    rig.sim.set_rest_delay(REST_DELAY)
+    # Half the delay before SAYMON reads its answer, half after: the answer is older than the
+    # events sent meanwhile, as from a SAYMON under load.
+    rig.sim.configure_faults(rest_delay=REST_DELAY / 2, rest_delay_after=REST_DELAY / 2)
     resyncs = hub.resyncs
     await rig.sim.drop_connections()  # reconnect: the resync now crawls while events arrive
     await wait_until(lambda: hub.resyncs > resyncs, 60, "a resync against slow SAYMON")
     slowest = hub.live.stats.last_resync_seconds
-    rig.sim.set_rest_delay(0.0)
+    rig.sim.configure_faults(rest_delay=0.0, rest_delay_after=0.0)
     rig.fault_clears()
     await storm
     await _survived(

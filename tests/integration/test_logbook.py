@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
 from custom_components.saymon.hub import SaymonHub
 from tests.util import present, wait_for
-from tools.simulator import STATE_ALARM, STATE_WORKING, SaymonSimulator
+from tools.simulator import CLASS_HOST, STATE_ALARM, STATE_WORKING, SaymonSimulator
 
 from .common import serving, setup_entry
 
@@ -205,3 +205,125 @@ async def test_incident_without_a_device_links_the_event_entity(
     assert opened["name"] == f"{link.source_name} → {link.target_name}"
     assert opened["icon"] == "mdi:alert-circle"
     assert opened["entity_id"] == events
+
+
+async def test_replayed_changes_say_so(
+    hass: HomeAssistant, hass_ws_client: Any, simulator: SaymonSimulator, hub: SaymonHub
+) -> None:
+    """What happened while Comet was down is listed once, marked as replayed.
+
+    The incident's and the new object's lines say "replayed after a reconnect" (break
+    guarded: a blank ``REPLAYED`` in ``logbook.py``); the object's state change is its State
+    sensor's one line, as for a live change (the replayed flag of a state change is in the
+    ``saymon_state_changed`` event and on MQTT, see ``test_live.py`` and
+    ``tests/mirror/test_late_subscriber.py``).
+    """
+    target = next(
+        o
+        for o in simulator.model.objects.values()
+        if o.state_id == STATE_WORKING
+        and o.id in hub.objects_in_scope
+        and o.id != simulator.model.root_id
+    )
+    state = entity_of(hass, "sensor", f"{hub.server_key}|object|{target.id}|state")
+    problem = entity_of(hass, "binary_sensor", f"{hub.server_key}|object|{target.id}|problem")
+    start = dt_util.utcnow()
+    await simulator.stop_comet()
+    await wait_for(lambda: not hub.connected, what="the outage")
+    await simulator.set_state(target.id, STATE_ALARM)
+    new_id = await simulator.create_object("Added meanwhile", target.id, CLASS_HOST)
+    resyncs = hub.resyncs
+    await simulator.start_comet()
+    await wait_for(lambda: hub.connected and hub.resyncs > resyncs, what="the resync")
+    incident = present(simulator.model.incidents.open_for((1, target.id)))
+    lines = await read_logbook(hass, hass_ws_client, start)
+
+    new_state = entity_of(hass, "sensor", f"{hub.server_key}|object|{new_id}|state")
+    described = [line for line in lines if line.get("domain") == DOMAIN]
+    assert sorted(
+        (line["name"], line["message"], line["entity_id"], line["icon"]) for line in described
+    ) == [
+        (
+            "Added meanwhile",
+            "object created in SAYMON, replayed after a reconnect",
+            new_state,
+            "mdi:plus-circle-outline",
+        ),
+        (
+            target.name,
+            f"incident opened: {incident.text} (Alarm), replayed after a reconnect",
+            problem,
+            "mdi:alert-circle",
+        ),
+    ]
+    assert [line.get("state") for line in lines if line.get("entity_id") == state] == ["alarm"]
+
+
+async def test_lines_of_events_with_missing_fields(
+    hass: HomeAssistant, hass_ws_client: Any, simulator: SaymonSimulator, hub: SaymonHub
+) -> None:
+    """The logbook also describes events recorded long ago (older releases, other entries).
+
+    Such events may lack fields, name a link, or belong to an entry that is gone or unloaded;
+    each still gets a readable line, and a link only where it leads somewhere.
+    """
+    start = dt_util.utcnow()
+    hass.bus.async_fire("saymon_model_changed", {"entity_id": "x1"})
+    hass.bus.async_fire("saymon_model_changed", {"entity_id": "x2", "change": "renamed"})
+    hass.bus.async_fire(
+        "saymon_model_changed",
+        {"change": "removed", "entity_type": "link", "entity_id": "l1", "name": "a → b"},
+    )
+    hass.bus.async_fire(
+        EVENT_INCIDENT, {"object_id": "o9", "device_id": "gone", "config_entry_id": "gone"}
+    )
+    hass.bus.async_fire(EVENT_INCIDENT, {})
+    assert await hass.config_entries.async_unload(hub.entry.entry_id)
+    hass.bus.async_fire(
+        EVENT_INCIDENT,
+        {"type": "opened", "object_name": "Link", "config_entry_id": hub.entry.entry_id},
+    )
+    lines = await read_logbook(hass, hass_ws_client, start)
+    described = [
+        {key: line.get(key) for key in ("name", "message", "icon", "entity_id")}
+        for line in lines
+        if line.get("domain") == DOMAIN
+    ]
+    assert described == [
+        {
+            "name": "x1",
+            "message": "object modified in SAYMON",
+            "icon": "mdi:pencil-circle-outline",
+            "entity_id": None,
+        },
+        {
+            "name": "x2",
+            "message": "object renamed in SAYMON",
+            "icon": "mdi:pencil-circle-outline",  # a change this release does not know
+            "entity_id": None,
+        },
+        {
+            "name": "a → b",
+            "message": "link removed in SAYMON",
+            "icon": "mdi:minus-circle-outline",
+            "entity_id": None,
+        },
+        {
+            "name": "o9",
+            "message": "incident changed",
+            "icon": "mdi:alert-circle-outline",
+            "entity_id": None,
+        },
+        {
+            "name": "SAYMON",
+            "message": "incident changed",
+            "icon": "mdi:alert-circle-outline",
+            "entity_id": None,
+        },
+        {
+            "name": "Link",
+            "message": "incident opened",
+            "icon": "mdi:alert-circle",
+            "entity_id": None,  # the entry is not loaded: its event entity is not there
+        },
+    ]

@@ -563,15 +563,13 @@ class SaymonLive:
         """Bring one created/modified/removed object or link into the model."""
         model = self.model
         change: ModelChanged | None
+        descendants: list[ModelChanged] = []
         try:
             if event.change is ModelChange.REMOVED:
                 if event.entity_type is EntityType.LINK:
                     change = model.remove_link(event.entity_id)
-                else:  # SAYMON deletes subtrees, announcing the top
-                    for descendant in subtree_ids(model.objects, [event.entity_id]) - {
-                        event.entity_id
-                    }:
-                        model.remove_object(descendant)
+                else:
+                    descendants = self._remove_descendants(event.entity_id)
                     change = model.remove_object(event.entity_id)
             elif event.entity_type is EntityType.LINK:
                 if not self.read_links:
@@ -590,10 +588,12 @@ class SaymonLive:
             self._resync_soon(err)
             return
         if change is None and event.change is not ModelChange.MODIFIED:
+            self._report(descendants)
             return
         # Reported as SAYMON sent it (with its user), even when nothing visible changed.
         self._report(
             [
+                *descendants,
                 ModelChanged(
                     event.change,
                     event.entity_id,
@@ -601,9 +601,23 @@ class SaymonLive:
                     event.user_id,
                     event.user_login,
                     change.name if change is not None else None,
-                )
+                ),
             ]
         )
+
+    def _remove_descendants(self, object_id: str) -> list[ModelChanged]:
+        """Remove the objects below a deleted one; their removals, to announce with the top's.
+
+        SAYMON deletes a whole subtree but may announce only its top. A removal event it sends
+        for a descendant afterwards finds nothing left to remove, so without these changes no
+        bus event and no MQTT deletion would ever name the descendants.
+        """
+        model = self.model
+        removed: list[ModelChanged] = []
+        for descendant in sorted(subtree_ids(model.objects, [object_id]) - {object_id}):
+            if (change := model.remove_object(descendant)) is not None:
+                removed.append(change)
+        return removed
 
     def _check_count_soon(self) -> None:
         """Resync when SAYMON's announced total disagrees with the model for a while."""
