@@ -8,7 +8,7 @@ trigger an exit code; the event's data is ``trigger.event.data`` for conditions 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from homeassistant.const import CONF_DEVICE_ID, CONF_TYPE
@@ -39,6 +39,18 @@ EXTRA_FIELDS: Final = {
 }
 
 
+def _entry_ids(device: dr.DeviceEntry) -> Collection[str]:
+    """The config entries a device belongs to, as the running Home Assistant records them.
+
+    Home Assistant 2026.8 gives a device one config entry (``config_entry_id``) and deprecates
+    ``config_entries`` (to stop working in 2027.10); older releases have only the set.
+    """
+    entry_id: str | None = getattr(device, "config_entry_id", None)
+    if entry_id is not None:
+        return (entry_id,)
+    return device.config_entries
+
+
 def offered(hass: HomeAssistant, device_id: str) -> list[str]:
     """The server event triggers of an object device: of the kinds its entry has on."""
     device = dr.async_get(hass).async_get(device_id)
@@ -46,7 +58,7 @@ def offered(hass: HomeAssistant, device_id: str) -> list[str]:
         return []
     keys = {
         kind.key
-        for entry_id in device.config_entries
+        for entry_id in _entry_ids(device)
         if (entry := hass.config_entries.async_get_entry(entry_id)) is not None
         and entry.domain == DOMAIN
         for kind in chosen(entry.options)

@@ -32,8 +32,16 @@ async def test_retained_topics_of_deleted_objects_are_flagged(make_rig: MakeRig)
 
     ghost = f"{BASE_TOPIC}/objects/ghost/state"
     await asyncio.to_thread(
-        publish.single, ghost, b'{"state_id": "3"}', qos=1, retain=True, port=rig.broker.port
+        publish.single,
+        ghost,
+        b'{"state_id": "3"}',
+        qos=1,
+        retain=True,
+        hostname="127.0.0.1",
+        port=rig.broker.port,
     )
     assert await rig.retained_diff(timeout=1) == [f"retained {ghost} should not exist"]
-    await asyncio.to_thread(publish.single, ghost, b"", qos=1, retain=True, port=rig.broker.port)
+    await asyncio.to_thread(
+        publish.single, ghost, b"", qos=1, retain=True, hostname="127.0.0.1", port=rig.broker.port
+    )
     assert await rig.retained_diff(timeout=10) == []
