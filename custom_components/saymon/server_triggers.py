@@ -39,16 +39,18 @@ EXTRA_FIELDS: Final = {
 }
 
 
-def _entry_ids(device: dr.DeviceEntry) -> Collection[str]:
+def _entry_ids(device: Any) -> Collection[str]:
     """The config entries a device belongs to, as the running Home Assistant records them.
 
     Home Assistant 2026.8 gives a device one config entry (``config_entry_id``) and deprecates
-    ``config_entries`` (to stop working in 2027.10); older releases have only the set.
+    ``config_entries`` (to stop working in 2027.10); older releases have only the set. The
+    registry's device types differ between the two as well, hence ``Any``.
     """
     entry_id: str | None = getattr(device, "config_entry_id", None)
     if entry_id is not None:
         return (entry_id,)
-    return device.config_entries
+    entry_ids: Collection[str] = device.config_entries
+    return entry_ids
 
 
 def offered(hass: HomeAssistant, device_id: str) -> list[str]:
