@@ -87,7 +87,19 @@ async def add_mqtt(client: HassClient, port: int) -> None:
     result = await client.post(FLOW, {"handler": "mqtt", "show_advanced_options": False})
     if result.get("step_id") != "broker":
         raise HassError(f"unexpected MQTT flow step: {result}")
-    result = await client.post(f"{FLOW}/{result['flow_id']}", {"broker": "127.0.0.1", "port": port})
+    form: dict[str, Any] = {"broker": "127.0.0.1", "port": port}
+    for field in result.get("data_schema", []):
+        if field.get("type") == "expandable":  # Home Assistant 2026: a collapsed form section,
+            section: dict[str, Any] = {}  # sent with its defaults as the frontend does
+            for inner in field["schema"]:
+                suggested = (inner.get("description") or {}).get("suggested_value")
+                if "default" in inner or suggested is not None:
+                    section[inner["name"]] = inner.get("default", suggested)
+            # What a user leaves as it is for a plain broker on this machine: no certificates.
+            section.setdefault("set_client_cert", False)
+            section.setdefault("set_ca_cert", "off")
+            form[field["name"]] = section
+    result = await client.post(f"{FLOW}/{result['flow_id']}", form)
     if result.get("type") != "create_entry":
         raise HassError(f"MQTT flow did not create an entry: {result}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import contextlib
+import socket
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -157,8 +158,20 @@ async def test_home_assistant_route_publishes_and_answers_births(
 
 
 async def test_options_flow_refuses_a_loop(
-    hass: HomeAssistant, simulator: SaymonSimulator, broker: MosquittoBroker
+    hass: HomeAssistant,
+    simulator: SaymonSimulator,
+    broker: MosquittoBroker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # "localhost" may resolve to ::1 first (Debian forky does), which the tests may not use and
+    # the broker does not listen on: keep the resolver's IPv4 answers only.
+    resolve = socket.getaddrinfo
+
+    def ipv4_first(host: Any, *args: Any, **kwargs: Any) -> Any:
+        found = resolve(host, *args, **kwargs)
+        return [item for item in found if item[0] == socket.AF_INET] or found
+
+    monkeypatch.setattr(socket, "getaddrinfo", ipv4_first)
     await add_mqtt(hass, broker, host="localhost")  # the same broker under another name
     entry = await setup_entry(hass, simulator)
     mirror = {
