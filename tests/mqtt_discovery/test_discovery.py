@@ -7,6 +7,7 @@ retained topic it reads, so what a second Home Assistant would show is checked h
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -253,11 +254,18 @@ async def test_birth_message_republishes_every_config(
     )
     await wait_for(lambda: discovery_of(hub).counters["published"] == 2 * devices)
     assert discovery_of(hub).counters["births"] == 1  # "offline" is no birth
-    by_node: dict[str, int] = {}
-    for message in subscriber.messages:
-        if message.topic.startswith(f"{PREFIX}/device/"):
-            by_node[message.topic] = by_node.get(message.topic, 0) + 1
-    assert set(by_node.values()) == {2}
+
+    def by_node() -> Counter[str]:
+        return Counter(
+            m.topic for m in subscriber.messages if m.topic.startswith(f"{PREFIX}/device/")
+        )
+
+    # Published is not yet received on a loaded machine: wait until each config came twice.
+    await subscriber.wait_for(
+        lambda: len(by_node()) == devices and min(by_node().values()) >= 2,
+        what="every config twice",
+    )
+    assert set(by_node().values()) == {2}
 
 
 async def test_scope_change_and_restart_clear_what_left(
