@@ -205,8 +205,13 @@ async def test_renames_moves_removals_and_new_states(
         ),
         what="both configs cleared",
     )
-    order = [m.topic for m in subscriber.messages if m.payload == b""]
-    assert order.index(topic) < order.index(f"{BASE}/objects/{leaf.id}/state")
+    state = f"{BASE}/objects/{leaf.id}/state"
+
+    def cleared() -> list[str]:
+        return [m.topic for m in subscriber.messages if m.payload == b""]
+
+    await subscriber.wait_for(lambda: state in cleared(), what="the retained state deleted")
+    assert cleared().index(topic) < cleared().index(state)
     await subscriber.wait_for(
         lambda: subscriber.payloads(f"{BASE}/objects/{leaf.id}/incidents")[-1:] == [b""],
         what="the object's incident count cleared",
