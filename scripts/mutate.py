@@ -139,7 +139,7 @@ MODULES: dict[str, Module] = {
     ),
     "logbook": Module(
         f"{PACKAGE}/logbook.py",
-        ("tests/integration/test_logbook.py",),
+        ("tests/integration/test_logbook.py", "tests/integration/test_logbook_server_events.py"),
     ),
     "services": Module(
         f"{PACKAGE}/services.py",
