@@ -147,6 +147,7 @@ MODULES: dict[str, Module] = {
             "tests/integration/test_actions.py",
             "tests/integration/test_rendered.py",
             "tests/integration/test_two_servers.py",
+            "tests/integration/test_metrics_options.py",  # saymon.get_metric_history
         ),
     ),
     "operations_action": Module(
