@@ -100,6 +100,8 @@ MODULES: dict[str, Module] = {
             "tests/integration/test_logbook.py",
             "tests/integration/test_actions.py",
             "tests/integration/test_two_servers.py",
+            # The diagnostics' count of fired events against what a subscriber received.
+            "tests/mirror/test_mirror.py::test_storm_ends_with_the_true_retained_states",
         ),
     ),
     "signals": Module(
