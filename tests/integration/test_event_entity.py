@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import logging
 from typing import Any
 
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 import pytest
 
-from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT
+from custom_components.saymon.const import DOMAIN, EVENT_INCIDENT, EVENT_STATE_CHANGED
 from custom_components.saymon.hub import SaymonHub
 from tests.util import present, wait_for
 from tools.simulator import (
@@ -121,3 +122,59 @@ async def test_event_attributes_name_the_incident(
     assert attributes["level"] == "Alarm"
     assert attributes["level_key"] == "alarm"  # translated by the frontend (strings.json)
     assert attributes["replayed"] is False
+
+
+async def test_a_removed_incidents_entity_lets_go_of_the_hub(
+    hass: HomeAssistant, simulator: SaymonSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Incidents entity removed while its entry runs, then the entry unloaded: no error.
+
+    Its incident listener is unsubscribed as it goes. Break guarded: the unsubscribe that
+    ``BusEvents.add_incident_listener`` returns removing the wrong listener (a ``ValueError``
+    as the entity goes, and the entry does not unload cleanly).
+    """
+    entry = await setup_entry(hass, simulator)
+    hub: SaymonHub = entry.runtime_data.hub
+    registry = er.async_get(hass)
+    entity = present(registry.async_get_entity_id("event", DOMAIN, f"{hub.server_key}|incidents"))
+    registry.async_remove(entity)
+    await hass.async_block_till_done()
+    assert hass.states.get(entity) is None
+    fired: list[str] = []
+    hass.bus.async_listen(EVENT_INCIDENT, callback(lambda event: fired.append(event.data["type"])))
+    object_id = next(
+        o.id
+        for o in simulator.model.objects.values()
+        if o.state_id == STATE_WORKING and o.id in hub.objects_in_scope
+    )
+    await simulator.set_state(object_id, STATE_ALARM)
+    await wait_for(lambda: fired == ["opened"], what="the incident")
+    await hass.async_block_till_done()
+    assert hass.states.get(entity) is None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_link_state_change_is_a_bus_event(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    """With links read, a link's state change fires ``saymon_state_changed`` like an object's.
+
+    Break guarded: ``BusEvents.on_changes`` asking the scope about the change without its
+    entity type (a link then counts as an object, which it is not, and fires nothing).
+    """
+    entry = await setup_entry(hass, simulator, options={"links": True})
+    hub: SaymonHub = entry.runtime_data.hub
+    link = next(iter(simulator.model.links.values()))
+    await wait_for(lambda: link.id in hub.links_in_scope, what="the link in scope")
+    fired: list[dict[str, Any]] = []
+    hass.bus.async_listen(
+        EVENT_STATE_CHANGED, callback(lambda event: fired.append(dict(event.data)))
+    )
+    await simulator.set_link_state(link.id, STATE_ALARM)
+    await wait_for(lambda: bool(fired), what="the link's bus event")
+    await hass.async_block_till_done()
+    assert [(e["entity_type"], e["object_id"], e["new_state"], e["device_id"]) for e in fired] == [
+        ("link", link.id, "Alarm", None)
+    ]

@@ -15,11 +15,13 @@ from typing import Any
 from homeassistant.core import HomeAssistant, callback
 import pytest
 
+from custom_components.saymon.coalesce import STORM_FLUSH_INTERVAL
 from custom_components.saymon.const import (
     CONF_LINKS,
     CONF_MQTT_QUEUE_SIZE,
     CONF_PARENTS,
     CONF_SCOPE,
+    DOMAIN,
     SCOPE_SELECTED,
 )
 from custom_components.saymon.hub import SaymonHub
@@ -28,7 +30,13 @@ from tests.integration.common import serving, setup_entry
 from tests.mqtt_schema import validate
 from tests.util import present, wait_for
 from tools.mosquitto import MosquittoBroker, Subscriber
-from tools.simulator import CLASS_HOST, STATE_ALARM, STATE_WORKING, SaymonSimulator
+from tools.simulator import (
+    CLASS_HOST,
+    ENTITY_OBJECT,
+    STATE_ALARM,
+    STATE_WORKING,
+    SaymonSimulator,
+)
 
 from .test_mirror import BASE, mirror, mirror_options
 
@@ -305,3 +313,81 @@ async def test_incident_counts_per_level_are_sent_when_they_change(
         assert again == {level: 1 if level == "1" else 0 for level in levels}
     finally:
         await subscriber.close()
+
+
+async def test_an_incident_just_before_a_removal_leaves_no_count_of_the_deleted_object(
+    hass: HomeAssistant, simulator: SaymonSimulator, broker: MosquittoBroker
+) -> None:
+    """An incident and the removal of its object in one flush interval: no count survives.
+
+    SAYMON deletes an object, and an incident event about it follows the removal. Both arrive
+    while a resync waits for SAYMON's answer, so both are held and handed on together when it
+    ends: the incident is applied at once (the object is still known), the removal in its own
+    task just after, and the one flush comes after both. The object's incident count must not
+    be published again. Break guarded: ``_incident_owners.discard(entity_id)`` in
+    ``SaymonMirror._model_changed`` (the flush republished a retained count of ``0`` for the
+    deleted object).
+    """
+    entry = await setup_entry(hass, simulator, mirror_options(broker))
+    hub: SaymonHub = entry.runtime_data.hub
+    await simulator.wait_for_sockets(1, topic="model-changed")
+    await wait_for(lambda: mirror(hub).transport.connected, what="broker")
+    model = simulator.model
+    doomed = next(
+        o.id
+        for o in model.objects.values()
+        if o.id != model.root_id
+        and o.id in hub.objects_in_scope
+        and not o.child_ids
+        and o.state_id == STATE_WORKING
+        and model.incidents.open_for((ENTITY_OBJECT, o.id)) is None
+    )
+    count_topic = f"{BASE}/objects/{doomed}/incidents"
+    watcher = Subscriber(broker.port, f"{BASE}/#")
+    await watcher.start()
+    try:
+        await watcher.wait_for(lambda: watcher.retained(count_topic) == b"0", what="its count")
+        requests = simulator.counters.rest_requests
+        read = {path: requests[path] for path in ("/node/api/objects", "/node/api/incidents")}
+        simulator.faults.rest_delay_after = 1.5  # a wide window, also on a loaded machine
+        refresh = asyncio.ensure_future(
+            hass.services.async_call(DOMAIN, "refresh", {}, blocking=True)
+        )
+        await wait_for(
+            lambda: all(requests[path] > count for path, count in read.items()),
+            what="SAYMON read the snapshot",
+        )
+        await simulator.delete_object(doomed)
+        now = model.clock()
+        incident = {
+            "id": "77aa00bb11cc22dd33ee44ff",
+            "entityId": doomed,
+            "entityType": ENTITY_OBJECT,
+            "state": 1,
+            "lastState": 1,
+            "text": "Alarm",
+            "timestamp": now,
+        }
+        await simulator.send_raw("incidents", {"changeType": 1, "payload": incident})
+        await wait_for(lambda: hub.comet.stats.events["incidents"] >= 1, what="the incident")
+        assert not refresh.done(), "both events must arrive while the resync waits for SAYMON"
+        await refresh
+        simulator.faults.rest_delay_after = 0.0
+        await hass.async_block_till_done()
+        await wait_for(lambda: doomed not in hub.model.objects, what="the removal")
+        await watcher.wait_for(
+            lambda: bool(watcher.payloads(f"{BASE}/incidents/event")), what="the incident event"
+        )
+        await watcher.wait_for(lambda: b"" in watcher.payloads(count_topic), what="its deletion")
+        await wait_for(lambda: mirror(hub).transport.backlog == 0, what="everything sent")
+        await asyncio.sleep(2 * STORM_FLUSH_INTERVAL)
+    finally:
+        await watcher.close()
+    assert watcher.payloads(count_topic)[-1:] == [b""]  # nothing published after the deletion
+    [opened] = [
+        validate(f"{BASE}/incidents/event", payload)
+        for payload in watcher.payloads(f"{BASE}/incidents/event")
+    ]
+    assert (opened["type"], opened["replayed"], opened["object"]["id"]) == ("opened", False, doomed)
+    picture = await retained_picture(broker, f"{BASE}/status")
+    assert not [topic for topic in picture if f"/{doomed}/" in topic]
