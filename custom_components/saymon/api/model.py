@@ -407,7 +407,12 @@ class SaymonModel:
         return ModelChanged(ModelChange.MODIFIED, obj.id, EntityType.OBJECT)
 
     def remove_object(self, object_id: str) -> ModelChanged | None:
-        """Forget an object (its incidents close with it in SAYMON; they are dropped here)."""
+        """Forget an object; its incidents are left to SAYMON's word.
+
+        SAYMON does not document what becomes of a deleted object's incidents. Closing them here
+        would fire ``closed`` for incidents SAYMON may still list; they close by SAYMON's events,
+        or, when SAYMON drops them silently, by the resync that its ``incident-count`` asks for.
+        """
         obj = self.objects.get(object_id)
         if obj is None:
             return None
