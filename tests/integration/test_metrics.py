@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.saymon.api import stat
+from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.const import CONF_LINKS, DOMAIN
 from custom_components.saymon.diagnostics import hub_diagnostics
 from custom_components.saymon.hub import SaymonHub
@@ -467,3 +468,21 @@ async def test_a_new_boolean_metric_becomes_a_binary_sensor(
 def _is(hass: HomeAssistant, entity_id: str, shown: str) -> bool:
     state = hass.states.get(entity_id)
     return state is not None and state.state == shown
+
+
+async def test_probing_stops_with_the_entry(
+    hass: HomeAssistant, simulator: SaymonSimulator
+) -> None:
+    # Found by CI: an object entering the scope while the entry unloaded started a 15-minute
+    # probe timer after the shutdown had cancelled the others (a timer left behind the entry).
+    entry = await setup_entry(hass, simulator)
+    hub: SaymonHub = entry.runtime_data.hub
+    subscriptions = hub.metrics.subscriptions
+    newcomer = await simulator.create_object("New host", simulator.model.root_id, CLASS_HOST)
+    await wait_for(lambda: newcomer in followed(simulator), what="probing the new object")
+    assert len(subscriptions._timers) == 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert subscriptions._timers == {}
+    subscriptions.probe(["late"], EntityType.OBJECT)  # what a change during the unload does
+    assert subscriptions._timers == {}
+    assert "late" not in subscriptions._probing

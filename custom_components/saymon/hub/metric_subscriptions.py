@@ -41,7 +41,8 @@ class MetricSubscriptions:
         self._probing: dict[str, EntityType] = {}
         self._task: asyncio.Task[None] | None = None
         self._again = False
-        self._timers: list[Callable[[], None]] = []
+        self._timers: dict[int, Callable[[], None]] = {}
+        self._closed = False
 
     @property
     def followed(self) -> Mapping[str, EntityType]:
@@ -67,14 +68,21 @@ class MetricSubscriptions:
 
     def probe(self, ids: Sequence[str], entity_type: EntityType) -> None:
         """Follow new objects without a stat until their first one (a few, for a while)."""
+        if self._closed:  # objects entering the scope while the entry unloads
+            return
         ids = [i for i in ids if i not in self._probing][: MAX_PROBING - len(self._probing)]
         if not ids:
             return
         self._probing.update(dict.fromkeys(ids, entity_type))
         self._update_soon()
-        self._timers.append(
-            async_call_later(self._hass, PROBING_SECONDS, callback(lambda _: self.learned(ids)))
-        )
+        key = id(ids)
+
+        @callback
+        def expired(_now: object) -> None:
+            self._timers.pop(key, None)
+            self.learned(ids)
+
+        self._timers[key] = async_call_later(self._hass, PROBING_SECONDS, expired)
 
     @callback
     def learned(self, ids: Sequence[str]) -> None:
@@ -83,8 +91,9 @@ class MetricSubscriptions:
             self._update_soon()
 
     async def async_shutdown(self) -> None:
-        """Cancel the timers and a subscription update still running."""
-        for cancel in self._timers:
+        """Cancel the timers and a subscription update still running; probe no more."""
+        self._closed = True
+        for cancel in self._timers.values():
             cancel()
         self._timers.clear()
         if self._task is not None:
