@@ -6,7 +6,7 @@ whichever comes first, and reported to the listener exactly once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -16,7 +16,6 @@ from custom_components.saymon.api.errors import (
     SaymonPermissionError,
     SaymonResponseError,
 )
-from custom_components.saymon.api.live import SaymonLive
 from custom_components.saymon.api.models import EntityType
 from custom_components.saymon.api.operations import (
     SaymonOperationNotFoundError,
@@ -32,7 +31,7 @@ from custom_components.saymon.api.server_events import (
 from tests.util import wait_for
 from tools.simulator import SaymonSimulator
 
-from .test_server_events import Listener
+from .test_server_events import Listener, live_session as start
 
 
 @pytest.fixture
@@ -43,24 +42,6 @@ async def session(simulator: SaymonSimulator) -> AsyncIterator[aiohttp.ClientSes
 
 def host_with_operations(simulator: SaymonSimulator) -> str:
     return next(o.id for o in simulator.model.objects.values() if o.operations)
-
-
-async def start(
-    simulator: SaymonSimulator, http: aiohttp.ClientSession, topics: Collection[str] = ()
-) -> tuple[SaymonLive, Listener]:
-    listener = Listener()
-    live = SaymonLive(
-        http,
-        simulator.rest_url,
-        PasswordCredentials(simulator.login, simulator.password),
-        listener,
-        comet=str(simulator.comet_port),
-        server_topics=topics,
-    )
-    await live.load()
-    live.follow()
-    await wait_for(lambda: listener.connected == 1 and not live.resync_pending, what="connected")
-    return live, listener
 
 
 def finished(listener: Listener, job_id: str) -> list[JobEvent]:
