@@ -30,7 +30,8 @@ from aiohttp.resolver import ThreadedResolver
 from homeassistant import loader
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_test_home_assistant,
@@ -68,6 +69,34 @@ class BenchError(RuntimeError):
 def epoch_ms() -> float:
     """Wall-clock milliseconds, comparable with Node's ``performance.timeOrigin + now()``."""
     return time.time() * 1000.0
+
+
+def state_writes(
+    hass: HomeAssistant, hub: SaymonHub
+) -> tuple[list[tuple[str, str, float]], Callable[[Event[Any]], None]]:
+    """Record each write of an object's State sensor as (object id, state, epoch ms).
+
+    Returns the list and the ``state_changed`` listener that fills it; the caller decides when
+    it listens.
+    """
+    registry = er.async_get(hass)
+    sensors: dict[str, str] = {}
+    for oid in hub.objects_in_scope:
+        entity_id = registry.async_get_entity_id(
+            "sensor", DOMAIN, f"{hub.server_key}|object|{oid}|state"
+        )
+        if entity_id:
+            sensors[entity_id] = oid
+    writes: list[tuple[str, str, float]] = []
+
+    @callback
+    def on_write(event: Event[Any]) -> None:
+        oid = sensors.get(event.data["entity_id"])
+        new = event.data.get("new_state")
+        if oid is not None and new is not None:
+            writes.append((oid, new.state, epoch_ms()))
+
+    return writes, on_write
 
 
 def work_dir() -> Path:

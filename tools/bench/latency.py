@@ -19,23 +19,20 @@ import time
 from typing import Any
 
 from homeassistant.const import EVENT_STATE_CHANGED
-from homeassistant.core import Event, callback
-from homeassistant.helpers import entity_registry as er
 
-from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.states import state_key
 from tools.simulator import SaymonSimulator
 
 from . import storm as storms
 from .env import (
     add_entry,
-    epoch_ms,
     home_assistant,
     mqtt_options,
     setup_and_settle,
     start_mosquitto,
     start_node_comet,
     start_probe,
+    state_writes,
     wait_until,
     work_dir,
 )
@@ -117,22 +114,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
                 hass, sim, comet_url=node.url, options=mqtt_options(broker.port)
             )
             hub = await setup_and_settle(hass, entry)
-            registry = er.async_get(hass)
-            sensors: dict[str, str] = {}
-            for oid in hub.objects_in_scope:
-                entity_id = registry.async_get_entity_id(
-                    "sensor", DOMAIN, f"{hub.server_key}|object|{oid}|state"
-                )
-                if entity_id:
-                    sensors[entity_id] = oid
-            writes: list[tuple[str, str, float]] = []
-
-            @callback
-            def on_write(event: Event[Any]) -> None:
-                oid = sensors.get(event.data["entity_id"])
-                new = event.data.get("new_state")
-                if oid is not None and new is not None:
-                    writes.append((oid, new.state, epoch_ms()))
+            writes, on_write = state_writes(hass, hub)
 
             storm = storms.record(sim, tmp / "storm.ndjson", events=int(rate * duration), seed=21)
             mirror = hub.entry.runtime_data.mirror

@@ -21,11 +21,8 @@ import time
 from typing import Any
 
 from homeassistant.const import EVENT_STATE_CHANGED
-from homeassistant.core import Event, callback
-from homeassistant.helpers import entity_registry as er
 import orjson
 
-from custom_components.saymon.const import DOMAIN
 from custom_components.saymon.states import state_key
 from tools.simulator import EVENT_STATE_CHANGE, SaymonSimulator
 from tools.simulator.server_events import payload, values_for
@@ -37,6 +34,7 @@ from .env import (
     home_assistant,
     setup_and_settle,
     start_node_comet,
+    state_writes,
     wait_until,
     work_dir,
 )
@@ -89,22 +87,7 @@ async def run(params: dict[str, Any]) -> list[Figure]:
         async with home_assistant() as hass:
             entry = await add_entry(hass, sim, comet_url=node.url, options={"snmp_traps": True})
             hub = await setup_and_settle(hass, entry)
-            registry = er.async_get(hass)
-            sensors: dict[str, str] = {}
-            for oid in hub.objects_in_scope:
-                entity_id = registry.async_get_entity_id(
-                    "sensor", DOMAIN, f"{hub.server_key}|object|{oid}|state"
-                )
-                if entity_id:
-                    sensors[entity_id] = oid
-            writes: list[tuple[str, str, float]] = []
-
-            @callback
-            def on_write(event: Event[Any]) -> None:
-                oid = sensors.get(event.data["entity_id"])
-                new = event.data.get("new_state")
-                if oid is not None and new is not None:
-                    writes.append((oid, new.state, epoch_ms()))
+            writes, on_write = state_writes(hass, hub)
 
             noisy = random.Random(5).sample(sorted(hub.objects_in_scope), noisy_count)
             changes = int(rate * duration)
