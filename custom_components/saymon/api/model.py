@@ -277,11 +277,11 @@ class SaymonModel:
         undo-clear) or from a snapshot; SAYMON never brings an incident back from its history.
         """
         self._observe(incident)
-        if self._late(incident.id, source):
-            return []
         if not incident.is_active:
             return self._close(incident, moved=False, source=source)
         incident_id = incident.id
+        if self._late(incident_id, source):
+            return []
         if incident_id in self.cleared:
             if source is Source.FETCHED:
                 return []
